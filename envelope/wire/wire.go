@@ -1,0 +1,136 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hushmsg/hush/internal/api"
+)
+
+// Frame types.
+const (
+	// Server to client.
+	TypeEnvelope   = "envelope"    // a queued or live envelope; ack it by id
+	TypeQueueEmpty = "queue_empty" // the backlog present at connect time is delivered
+	TypeKeysLow    = "keys_low"    // one-time prekeys are running low: upload more
+	TypeSendResult = "send_result" // answer to a client's send frame
+	TypeError      = "error"       // a frame the server could not take
+	// Client to server.
+	TypeAck  = "ack"  // the envelope is safely stored on the device: delete it
+	TypeSend = "send" // send like POST /v1/messages
+	// Provisioning socket, server to new device.
+	TypeProvisioningAddress = "provisioning_address"
+	TypeProvisioningMessage = "provisioning_message"
+)
+
+// WebSocket close codes beyond the standard ones.
+const (
+	CloseDisplaced     = 4000 // another connection of the same device took over
+	CloseDeviceRemoved = 4001 // the device was removed; its credential is void
+	CloseShuttingDown  = 4002 // the server is going away; reconnect
+	CloseTooSlow       = 4003 // the client did not keep up with delivery
+)
+
+// Envelope is an opaque ciphertext queued for one device. The server never
+// sees inside Content.
+type Envelope struct {
+	ID              string `json:"id"`
+	SourceAccount   string `json:"source_account"`
+	SourceDevice    uint32 `json:"source_device"`
+	Type            int    `json:"type"`
+	Content         []byte `json:"content"`
+	ServerTimestamp int64  `json:"server_timestamp"`
+	Ephemeral       bool   `json:"ephemeral,omitempty"`
+}
+
+// Frame is the union of all frames; Type says which fields are set.
+type Frame struct {
+	Type string `json:"type"`
+
+	Envelope *Envelope `json:"envelope,omitempty"` // envelope
+	ID       string    `json:"id,omitempty"`       // ack
+
+	RequestID string          `json:"request_id,omitempty"` // send, send_result
+	Send      *api.Send       `json:"send,omitempty"`       // send
+	Status    int             `json:"status,omitempty"`     // send_result: HTTP-like status
+	Result    *api.SendResult `json:"result,omitempty"`     // send_result on success
+	Error     *api.Error      `json:"error,omitempty"`      // send_result on failure, error
+
+	PreKeys   *int `json:"prekeys,omitempty"`    // keys_low
+	PQPreKeys *int `json:"pq_prekeys,omitempty"` // keys_low
+
+	Address string `json:"address,omitempty"` // provisioning_address
+	Body    []byte `json:"body,omitempty"`    // provisioning_message
+}
+
+// MaxFrameSize bounds a frame read by either side: the largest send plus
+// room for base64 and framing.
+const MaxFrameSize = 4 << 20
+
+// ErrUnknownType is returned for a frame whose type this version does not know.
+var ErrUnknownType = errors.New("unknown frame type")
+
+// Decode parses one frame and checks that the fields its type needs are present.
+func Decode(b []byte) (*Frame, error) {
+	var f Frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("decode frame: %w", err)
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// Encode renders a frame.
+func Encode(f *Frame) ([]byte, error) {
+	return json.Marshal(f)
+}
+
+func (f *Frame) validate() error {
+	missing := func(field string) error {
+		return fmt.Errorf("frame %q: missing %s", f.Type, field)
+	}
+	switch f.Type {
+	case TypeEnvelope:
+		if f.Envelope == nil || f.Envelope.ID == "" {
+			return missing("envelope")
+		}
+	case TypeAck:
+		if f.ID == "" {
+			return missing("id")
+		}
+	case TypeSend:
+		if f.Send == nil {
+			return missing("send")
+		}
+		if f.RequestID == "" {
+			return missing("request_id")
+		}
+	case TypeSendResult:
+		if f.RequestID == "" {
+			return missing("request_id")
+		}
+	case TypeProvisioningAddress:
+		if f.Address == "" {
+			return missing("address")
+		}
+	case TypeProvisioningMessage:
+		if len(f.Body) == 0 {
+			return missing("body")
+		}
+	case TypeQueueEmpty, TypeKeysLow, TypeError:
+	case "":
+		return errors.New("frame without type")
+	default:
+		return fmt.Errorf("%w %q", ErrUnknownType, f.Type)
+	}
+	return nil
+}
+
+// AllTypes lists every frame type, for the documentation check.
+var AllTypes = []string{
+	TypeEnvelope, TypeQueueEmpty, TypeKeysLow, TypeSendResult, TypeError,
+	TypeAck, TypeSend, TypeProvisioningAddress, TypeProvisioningMessage,
+}

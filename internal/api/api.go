@@ -1,0 +1,210 @@
+package api
+
+// Error is the body of every 4xx and 5xx answer.
+type Error struct {
+	// Code is stable and machine-readable (the Code* constants).
+	Code string `json:"error"`
+	// Message is for people and may change.
+	Message string `json:"message"`
+	// Mismatched is set with CodeMismatchedDevices (409).
+	Mismatched []MismatchedDevices `json:"mismatched,omitempty"`
+	// Stale is set with CodeStaleDevices (410).
+	Stale []StaleDevices `json:"stale,omitempty"`
+	// RetryAfter is set with CodeRateLimited, in seconds.
+	RetryAfter int `json:"retry_after,omitempty"`
+}
+
+// Stable error codes.
+const (
+	CodeBadRequest        = "bad_request"        // 400: malformed body or parameter
+	CodeInvalidJSON       = "invalid_json"       // 400: body is not the expected JSON
+	CodeInvalidNumber     = "invalid_number"     // 400: phone number is not E.164
+	CodeInvalidKey        = "invalid_key"        // 400: key of the wrong length or type
+	CodeTooManyKeys       = "too_many_keys"      // 400: more keys in one upload than allowed
+	CodeUnauthorized      = "unauthorized"       // 401: missing or wrong credential
+	CodeInvalidCode       = "invalid_code"       // 403: wrong or expired verification or provisioning code
+	CodeForbidden         = "forbidden"          // 403: authenticated, but not allowed
+	CodeNotFound          = "not_found"          // 404
+	CodeMethodNotAllowed  = "method_not_allowed" // 405
+	CodeMismatchedDevices = "mismatched_devices" // 409: missing or extra devices in a send
+	CodeTooManyDevices    = "too_many_devices"   // 409: account has its maximum of devices
+	CodeStaleDevices      = "stale_devices"      // 410: registration id does not match
+	CodePayloadTooLarge   = "payload_too_large"  // 413
+	CodeUnsupportedMedia  = "unsupported_media"  // 415: body is not application/json
+	CodeBadSignature      = "bad_signature"      // 422: prekey signature does not verify
+	CodeRateLimited       = "rate_limited"       // 429
+	CodeTooManyAttempts   = "too_many_attempts"  // 429: verification code tried too often
+	CodeInternal          = "internal"           // 500
+	CodeUnavailable       = "unavailable"        // 503: storage unavailable, retry
+)
+
+// MismatchedDevices lists, for one account, the devices a send left out and
+// the ones it named that do not exist.
+type MismatchedDevices struct {
+	AccountID string   `json:"account_id"`
+	Missing   []uint32 `json:"missing_devices"`
+	Extra     []uint32 `json:"extra_devices"`
+}
+
+// StaleDevices lists, for one account, the devices whose registration id in a
+// send did not match: the sender's session with them is out of date.
+type StaleDevices struct {
+	AccountID string   `json:"account_id"`
+	Stale     []uint32 `json:"stale_devices"`
+}
+
+// RequestCode is the body of POST /v1/registration/code.
+type RequestCode struct {
+	Number string `json:"number"`
+}
+
+// RequestCodeResult answers POST /v1/registration/code.
+type RequestCodeResult struct {
+	ExpiresIn int `json:"expires_in"` // seconds
+}
+
+// SignedPreKey is a public prekey signed by the account's identity key.
+// PublicKey is a serialized curve25519 point (33 bytes, type 0x05) for EC
+// prekeys and a serialized ML-KEM-1024 key (1569 bytes, type 0x08) for PQ
+// prekeys. Signature is the 64-byte XEdDSA signature over PublicKey.
+type SignedPreKey struct {
+	KeyID     uint32 `json:"key_id"`
+	PublicKey []byte `json:"public_key"`
+	Signature []byte `json:"signature"`
+}
+
+// PreKey is an unsigned one-time EC prekey.
+type PreKey struct {
+	KeyID     uint32 `json:"key_id"`
+	PublicKey []byte `json:"public_key"`
+}
+
+// DeviceKeys are the keys a device brings when it is created.
+type DeviceKeys struct {
+	RegistrationID     uint32       `json:"registration_id"`
+	SignedPreKey       SignedPreKey `json:"signed_prekey"`
+	PQLastResortPreKey SignedPreKey `json:"pq_last_resort_prekey"`
+	// Name is an opaque label chosen by the client (at most 256 bytes);
+	// clients may encrypt it.
+	Name string `json:"name,omitempty"`
+}
+
+// Verify is the body of POST /v1/registration/verify.
+type Verify struct {
+	Number      string `json:"number"`
+	Code        string `json:"code"`
+	IdentityKey []byte `json:"identity_key"`
+	DeviceKeys
+}
+
+// Credentials answers registration and linking. Password is shown once; the
+// server keeps only its hash. Authenticate with HTTP Basic auth, user
+// "<account_id>.<device_id>".
+type Credentials struct {
+	AccountID string `json:"account_id"`
+	DeviceID  uint32 `json:"device_id"`
+	Password  string `json:"password"`
+}
+
+// ProvisioningCode answers POST /v1/devices/provisioning_code.
+type ProvisioningCode struct {
+	Code      string `json:"code"`
+	ExpiresIn int    `json:"expires_in"`
+}
+
+// ProvisioningMessage is the body of PUT /v1/provisioning/{address}: an
+// opaque message, encrypted by the primary to the new device.
+type ProvisioningMessage struct {
+	Body []byte `json:"body"`
+}
+
+// Link is the body of POST /v1/devices/link.
+type Link struct {
+	AccountID        string `json:"account_id"`
+	ProvisioningCode string `json:"provisioning_code"`
+	DeviceKeys
+}
+
+// Device describes one device of an account. Times are Unix seconds;
+// LastSeen is rounded down to the day.
+type Device struct {
+	DeviceID uint32 `json:"device_id"`
+	Name     string `json:"name,omitempty"`
+	Created  int64  `json:"created"`
+	LastSeen int64  `json:"last_seen"`
+}
+
+// DeviceList answers GET /v1/devices.
+type DeviceList struct {
+	Devices []Device `json:"devices"`
+}
+
+// SetKeys is the body of PUT /v1/keys. Every part is optional; at most
+// MaxPreKeysPerUpload one-time and PQ prekeys each.
+type SetKeys struct {
+	SignedPreKey       *SignedPreKey  `json:"signed_prekey,omitempty"`
+	PQLastResortPreKey *SignedPreKey  `json:"pq_last_resort_prekey,omitempty"`
+	PreKeys            []PreKey       `json:"prekeys,omitempty"`
+	PQPreKeys          []SignedPreKey `json:"pq_prekeys,omitempty"`
+}
+
+// MaxPreKeysPerUpload bounds each list in SetKeys.
+const MaxPreKeysPerUpload = 100
+
+// KeyCount answers GET /v1/keys/count: one-time prekeys left.
+type KeyCount struct {
+	PreKeys   int `json:"prekeys"`
+	PQPreKeys int `json:"pq_prekeys"`
+}
+
+// Bundle answers GET /v1/keys/{account_id}/{device_id|*}.
+type Bundle struct {
+	AccountID   string         `json:"account_id"`
+	IdentityKey []byte         `json:"identity_key"`
+	Devices     []DeviceBundle `json:"devices"`
+}
+
+// DeviceBundle holds what a sender needs to start a session with one device.
+// PreKey is nil when the device has no one-time prekeys left. PQPreKey is a
+// one-time PQ prekey, or the last-resort one (PQLastResort true).
+type DeviceBundle struct {
+	DeviceID       uint32       `json:"device_id"`
+	RegistrationID uint32       `json:"registration_id"`
+	SignedPreKey   SignedPreKey `json:"signed_prekey"`
+	PreKey         *PreKey      `json:"prekey,omitempty"`
+	PQPreKey       SignedPreKey `json:"pq_prekey"`
+	PQLastResort   bool         `json:"pq_last_resort"`
+}
+
+// Directory answers GET /v1/directory/{number}.
+type Directory struct {
+	AccountID string `json:"account_id"`
+}
+
+// OutgoingMessage is one device's ciphertext in a send.
+type OutgoingMessage struct {
+	// AccountID defaults to the send's destination; the sender's own
+	// account is the only other one allowed (sync copies).
+	AccountID      string `json:"account_id,omitempty"`
+	DeviceID       uint32 `json:"device_id"`
+	RegistrationID uint32 `json:"registration_id"`
+	// Type is the libsignal ciphertext type (2 whisper, 3 prekey).
+	Type    int    `json:"type"`
+	Content []byte `json:"content"`
+}
+
+// Send is the body of POST /v1/messages and of a WebSocket "send" frame.
+// It must name every device of Destination and every other device of the
+// sender, each exactly once.
+type Send struct {
+	Destination string            `json:"destination"`
+	Ephemeral   bool              `json:"ephemeral,omitempty"`
+	Messages    []OutgoingMessage `json:"messages"`
+}
+
+// SendResult answers a send: the envelope id (the same in every device's
+// mailbox) and the server's timestamp in Unix milliseconds.
+type SendResult struct {
+	ID              string `json:"id"`
+	ServerTimestamp int64  `json:"server_timestamp"`
+}
