@@ -1,0 +1,135 @@
+// Command hushd is the Hush server. With no flags it runs the embedded
+// profile: SQLite in ./hush-data, the in-process bus, and codes written to
+// a development outbox file. Every flag has a HUSH_* environment
+// equivalent; a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hushmsg/hush/internal/server"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "stats" {
+		return stats(ctx, args[1:])
+	}
+	cfg := server.Defaults()
+	fs := flag.NewFlagSet("hushd", flag.ContinueOnError)
+	logFormat := "text"
+	var testNumbers string
+	bindConfig(fs, &cfg, &logFormat, &testNumbers)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	numbers, err := parseTestNumbers(testNumbers)
+	if err != nil {
+		return err
+	}
+	cfg.Devices.TestNumbers = numbers
+	logger, err := newLogger(logFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	node, err := server.New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return node.Serve(ctx)
+}
+
+// parse applies HUSH_* environment variables, then the command line.
+func parse(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "HUSH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *string) {
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (SQLite database, dev SMS outbox)")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve the public API on (host:port; port 0 picks one)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a drain may take on SIGTERM")
+	fs.StringVar(logFormat, "log-format", *logFormat, "log format: text or json")
+	fs.StringVar(testNumbers, "test-numbers", "", "test numbers with fixed codes, e.g. +15550000001=111111,+15550000002=222222 (no SMS is sent for them)")
+	fs.IntVar(&cfg.Devices.MaxDevices, "max-devices", cfg.Devices.MaxDevices, "devices per account, the primary included")
+	fs.DurationVar(&cfg.Devices.CodeTTL, "code-ttl", cfg.Devices.CodeTTL, "how long a registration code is valid")
+	fs.IntVar(&cfg.Devices.CodeAttempts, "code-attempts", cfg.Devices.CodeAttempts, "wrong tries allowed per registration code")
+	fs.IntVar(&cfg.Devices.CodePerNumber.Burst, "code-rate-number", cfg.Devices.CodePerNumber.Burst, "code requests per number per 10 minutes (0: unlimited)")
+	fs.IntVar(&cfg.Devices.CodePerAddress.Burst, "code-rate-address", cfg.Devices.CodePerAddress.Burst, "code requests per client address per hour (0: unlimited)")
+	fs.IntVar(&cfg.Devices.VerifyPerAddr.Burst, "verify-rate-address", cfg.Devices.VerifyPerAddr.Burst, "verification attempts per client address per hour (0: unlimited)")
+	fs.IntVar(&cfg.Devices.DirectoryLimit.Burst, "directory-rate", cfg.Devices.DirectoryLimit.Burst, "directory lookups per account per minute (0: unlimited)")
+	fs.IntVar(&cfg.Keys.BundleLimit.Burst, "bundle-rate", cfg.Keys.BundleLimit.Burst, "bundle fetches per device per minute (0: unlimited)")
+	fs.IntVar(&cfg.Keys.LowWater, "prekey-low-water", cfg.Keys.LowWater, "one-time prekey count under which a device is told to upload more")
+	fs.IntVar(&cfg.Envelope.MaxContent, "max-message-size", cfg.Envelope.MaxContent, "bytes of ciphertext per device message")
+	fs.DurationVar(&cfg.Envelope.TTL, "message-ttl", cfg.Envelope.TTL, "how long an unacknowledged envelope is kept")
+	fs.DurationVar(&cfg.Envelope.SweepInterval, "sweep-interval", cfg.Envelope.SweepInterval, "how often expired envelopes are deleted")
+	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
+}
+
+func parseTestNumbers(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		number, code, ok := strings.Cut(pair, "=")
+		if !ok || len(code) != 6 || strings.Trim(code, "0123456789") != "" || !strings.HasPrefix(number, "+") {
+			return nil, fmt.Errorf("--test-numbers: %q is not +NUMBER=6DIGITS", number)
+		}
+		out[number] = code
+	}
+	return out, nil
+}
+
+func newLogger(format string) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+func stats(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("hushd stats", flag.ContinueOnError)
+	data := fs.String("data", server.Defaults().DataDir, "data directory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := server.Stats(ctx, *data)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(st)
+}

@@ -1,0 +1,88 @@
+package devices
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/httpx"
+)
+
+// maxProvisioningMessage bounds a provisioning message.
+const maxProvisioningMessage = 64 << 10
+
+// handleProvisioningSocket gives a device being linked an address and relays
+// the primary's provisioning message to it. Nothing is stored: the address
+// lives as long as the socket.
+func (s *Service) handleProvisioningSocket(w http.ResponseWriter, r *http.Request) error {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil // Accept has answered the client already
+	}
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProvisioningTTL)
+	defer cancel()
+	ctx = c.CloseRead(ctx) // the new device sends nothing; notice when it goes
+
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	address := base64.RawURLEncoding.EncodeToString(b)
+	ch := make(chan []byte, 1)
+	s.mu.Lock()
+	s.waiting[address] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiting, address)
+		s.mu.Unlock()
+	}()
+
+	if err := writeFrame(ctx, c, &wire.Frame{Type: wire.TypeProvisioningAddress, Address: address}); err != nil {
+		return nil
+	}
+	select {
+	case body := <-ch:
+		if err := writeFrame(ctx, c, &wire.Frame{Type: wire.TypeProvisioningMessage, Body: body}); err != nil {
+			return nil
+		}
+		c.Close(websocket.StatusNormalClosure, "provisioned")
+	case <-ctx.Done():
+		c.Close(websocket.StatusNormalClosure, "provisioning address expired")
+	}
+	return nil
+}
+
+func writeFrame(ctx context.Context, c *websocket.Conn, f *wire.Frame) error {
+	b, err := wire.Encode(f)
+	if err != nil {
+		return err
+	}
+	return c.Write(ctx, websocket.MessageText, b)
+}
+
+func (s *Service) handleProvision(w http.ResponseWriter, r *http.Request) error {
+	var req api.ProvisioningMessage
+	if err := httpx.DecodeJSON(w, r, 2*maxProvisioningMessage, &req); err != nil {
+		return err
+	}
+	if len(req.Body) == 0 || len(req.Body) > maxProvisioningMessage {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "body must hold 1 to %d bytes", maxProvisioningMessage)
+	}
+	s.mu.Lock()
+	ch, ok := s.waiting[r.PathValue("address")]
+	if ok {
+		delete(s.waiting, r.PathValue("address")) // one message per address
+	}
+	s.mu.Unlock()
+	if !ok {
+		return httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no device waits at that provisioning address")
+	}
+	ch <- req.Body // buffered, and the address was taken out: never blocks
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

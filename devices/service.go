@@ -1,0 +1,345 @@
+package devices
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/auth"
+	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/ratelimit"
+	"github.com/hushmsg/hush/keys"
+)
+
+// Config tunes the service; Defaults gives the documented values.
+type Config struct {
+	CodeTTL         time.Duration
+	CodeAttempts    int
+	MaxDevices      int
+	ProvisioningTTL time.Duration
+	// TestNumbers maps a phone number to a fixed code: no SMS is sent for
+	// them and any number shape that is E.164 is allowed.
+	TestNumbers map[string]string
+
+	CodePerNumber  ratelimit.Limit
+	CodePerAddress ratelimit.Limit
+	VerifyPerAddr  ratelimit.Limit
+	DirectoryLimit ratelimit.Limit
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{
+		CodeTTL:         10 * time.Minute,
+		CodeAttempts:    5,
+		MaxDevices:      6,
+		ProvisioningTTL: 10 * time.Minute,
+		CodePerNumber:   ratelimit.Limit{Burst: 3, Per: 10 * time.Minute},
+		CodePerAddress:  ratelimit.Limit{Burst: 20, Per: time.Hour},
+		VerifyPerAddr:   ratelimit.Limit{Burst: 30, Per: time.Hour},
+		DirectoryLimit:  ratelimit.Limit{Burst: 100, Per: time.Minute},
+	}
+}
+
+// Service registers, links, lists, removes and authenticates devices.
+type Service struct {
+	cfg   Config
+	store Store
+	sms   SMSSender
+	bus   bus.Bus
+	log   *slog.Logger
+	now   func() time.Time
+
+	codeNumber, codeAddr, verifyAddr, directory *ratelimit.Keyed
+
+	mu      sync.Mutex // guards the following fields
+	waiting map[string]chan []byte
+}
+
+// New returns a Service.
+func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger) *Service {
+	return &Service{
+		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: time.Now,
+		codeNumber: ratelimit.New(cfg.CodePerNumber),
+		codeAddr:   ratelimit.New(cfg.CodePerAddress),
+		verifyAddr: ratelimit.New(cfg.VerifyPerAddr),
+		directory:  ratelimit.New(cfg.DirectoryLimit),
+		waiting:    make(map[string]chan []byte),
+	}
+}
+
+func hashSecret(parts ...string) []byte {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s", len(p), p)
+	}
+	return h.Sum(nil)
+}
+
+func randomToken() Secret {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return Secret(base64.RawURLEncoding.EncodeToString(b))
+}
+
+func randomCode() Secret {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	return Secret(fmt.Sprintf("%06d", n.Int64()))
+}
+
+// RequestCode sends a new code to number (none for a test number).
+func (s *Service) RequestCode(ctx context.Context, number, clientAddr string) (time.Duration, error) {
+	if err := CheckNumber(number, s.cfg.TestNumbers); err != nil {
+		return 0, err
+	}
+	if ok, wait := s.codeAddr.Allow(clientAddr); !ok {
+		return 0, httpx.RateLimited(wait, "code requests from this address")
+	}
+	if ok, wait := s.codeNumber.Allow(number); !ok {
+		return 0, httpx.RateLimited(wait, "code requests for this number")
+	}
+	if _, ok := s.cfg.TestNumbers[number]; ok {
+		return s.cfg.CodeTTL, nil
+	}
+	code := randomCode()
+	rc := RegistrationCode{Hash: hashSecret(number, code.Reveal()), Expires: s.now().Add(s.cfg.CodeTTL)}
+	if err := s.store.PutRegistrationCode(ctx, number, rc); err != nil {
+		return 0, fmt.Errorf("store code: %w", err)
+	}
+	if err := s.sms.SendCode(ctx, number, code); err != nil {
+		return 0, fmt.Errorf("send code to %s: %w", maskNumber(number), err)
+	}
+	return s.cfg.CodeTTL, nil
+}
+
+func checkDeviceKeys(identityKey []byte, d *api.DeviceKeys) error {
+	if d.RegistrationID < 1 || d.RegistrationID > 16380 {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "registration_id must be 1..16380")
+	}
+	if len(d.Name) > 256 || !utf8.ValidString(d.Name) {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "name must be valid UTF-8 of at most 256 bytes")
+	}
+	if err := keys.CheckSigned(identityKey, "signed_prekey", &d.SignedPreKey, false); err != nil {
+		return err
+	}
+	return keys.CheckSigned(identityKey, "pq_last_resort_prekey", &d.PQLastResortPreKey, true)
+}
+
+// Verify checks number's code and registers (or re-registers) its account.
+func (s *Service) Verify(ctx context.Context, v *api.Verify, clientAddr string) (*api.Credentials, error) {
+	if err := CheckNumber(v.Number, s.cfg.TestNumbers); err != nil {
+		return nil, err
+	}
+	if ok, wait := s.verifyAddr.Allow(clientAddr); !ok {
+		return nil, httpx.RateLimited(wait, "verification attempts from this address")
+	}
+	if err := keys.CheckECKey("identity_key", v.IdentityKey); err != nil {
+		return nil, err
+	}
+	if err := checkDeviceKeys(v.IdentityKey, &v.DeviceKeys); err != nil {
+		return nil, err
+	}
+	if err := s.checkCode(ctx, v.Number, v.Code); err != nil {
+		return nil, err
+	}
+	password := randomToken()
+	dev := s.newDevice(password, &v.DeviceKeys)
+	account, err := s.store.Register(ctx, v.Number, uuid.NewString(), v.IdentityKey, dev)
+	if err != nil {
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	// A re-registration removed every old device: close their sockets.
+	// The new primary has none yet.
+	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Removed, Account: account}); err != nil {
+		s.log.WarnContext(ctx, "publish removal", "err", err)
+	}
+	s.log.InfoContext(ctx, "account registered", "account", account)
+	return &api.Credentials{AccountID: account, DeviceID: auth.PrimaryDeviceID, Password: password.Reveal()}, nil
+}
+
+func (s *Service) checkCode(ctx context.Context, number, code string) error {
+	if fixed, ok := s.cfg.TestNumbers[number]; ok {
+		if subtle.ConstantTimeCompare([]byte(fixed), []byte(code)) != 1 {
+			return errInvalidCode
+		}
+		return nil
+	}
+	rc, err := s.store.RegistrationCode(ctx, number)
+	if errors.Is(err, ErrNotFound) {
+		return errInvalidCode
+	}
+	if err != nil {
+		return fmt.Errorf("load code: %w", err)
+	}
+	switch {
+	case rc.Attempts >= s.cfg.CodeAttempts:
+		return errTooManyTries
+	case s.now().After(rc.Expires):
+		return errInvalidCode
+	}
+	if subtle.ConstantTimeCompare(rc.Hash, hashSecret(number, code)) != 1 {
+		if err := s.store.CountCodeAttempt(ctx, number); err != nil {
+			return fmt.Errorf("count code attempt: %w", err)
+		}
+		return errInvalidCode
+	}
+	return nil
+}
+
+func (s *Service) newDevice(password Secret, k *api.DeviceKeys) NewDevice {
+	return NewDevice{
+		PasswordHash:       hashSecret(password.Reveal()),
+		RegistrationID:     k.RegistrationID,
+		Name:               k.Name,
+		SignedPreKey:       k.SignedPreKey,
+		PQLastResortPreKey: k.PQLastResortPreKey,
+		Created:            s.now(),
+	}
+}
+
+// Authenticate checks a device's credential and returns the device.
+func (s *Service) Authenticate(ctx context.Context, user, password string) (auth.Device, error) {
+	dev, ok := parseUser(user)
+	if !ok {
+		return auth.Device{}, errUnauthorized
+	}
+	cred, err := s.store.Credential(ctx, dev.AccountID, dev.DeviceID)
+	if errors.Is(err, ErrNotFound) {
+		// Hash anyway so that unknown and known devices take as long.
+		subtle.ConstantTimeCompare(hashSecret(password), hashSecret(""))
+		return auth.Device{}, errUnauthorized
+	}
+	if err != nil {
+		return auth.Device{}, fmt.Errorf("load credential: %w", err)
+	}
+	if subtle.ConstantTimeCompare(cred.PasswordHash, hashSecret(password)) != 1 {
+		return auth.Device{}, errUnauthorized
+	}
+	if day := dayOf(s.now()); cred.LastSeenDay < day {
+		if err := s.store.TouchDevice(ctx, dev.AccountID, dev.DeviceID, day); err != nil {
+			s.log.WarnContext(ctx, "touch device", "err", err)
+		}
+	}
+	return dev, nil
+}
+
+func dayOf(t time.Time) int64 { return t.UTC().Truncate(24 * time.Hour).Unix() }
+
+// NewProvisioningCode issues a one-use code the primary puts in its
+// provisioning message.
+func (s *Service) NewProvisioningCode(ctx context.Context, dev auth.Device) (Secret, error) {
+	if !dev.Primary() {
+		return "", errPrimaryOnly
+	}
+	code := randomToken()
+	if err := s.store.PutProvisioningCode(ctx, dev.AccountID, hashSecret(dev.AccountID, code.Reveal()), s.now().Add(s.cfg.ProvisioningTTL)); err != nil {
+		return "", fmt.Errorf("store provisioning code: %w", err)
+	}
+	return code, nil
+}
+
+// Link adds a device to an account with a provisioning code.
+func (s *Service) Link(ctx context.Context, l *api.Link) (*api.Credentials, error) {
+	account, err := httpx.AccountID(l.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	ik, err := s.store.IdentityKey(ctx, account)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errInvalidCode
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity key: %w", err)
+	}
+	if err := checkDeviceKeys(ik, &l.DeviceKeys); err != nil {
+		return nil, err
+	}
+	devs, err := s.store.Devices(ctx, account)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	if len(devs) >= s.cfg.MaxDevices {
+		return nil, errTooManyDevices
+	}
+	ok, err := s.store.TakeProvisioningCode(ctx, account, hashSecret(account, l.ProvisioningCode), s.now())
+	if err != nil {
+		return nil, fmt.Errorf("take provisioning code: %w", err)
+	}
+	if !ok {
+		return nil, errInvalidCode
+	}
+	password := randomToken()
+	id, err := s.store.AddDevice(ctx, account, s.newDevice(password, &l.DeviceKeys), s.cfg.MaxDevices)
+	switch {
+	case errors.Is(err, ErrTooManyDevices):
+		return nil, errTooManyDevices
+	case errors.Is(err, ErrNotFound):
+		return nil, errInvalidCode
+	case err != nil:
+		return nil, fmt.Errorf("add device: %w", err)
+	}
+	s.log.InfoContext(ctx, "device linked", "account", account, "device", id)
+	return &api.Credentials{AccountID: account, DeviceID: id, Password: password.Reveal()}, nil
+}
+
+// List returns the account's devices.
+func (s *Service) List(ctx context.Context, dev auth.Device) ([]api.Device, error) {
+	ds, err := s.store.Devices(ctx, dev.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Device, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, api.Device{DeviceID: d.ID, Name: d.Name, Created: d.Created.Unix(), LastSeen: d.LastSeenDay})
+	}
+	return out, nil
+}
+
+// Remove deletes target from dev's account: the primary may remove any other
+// device, any device itself; the primary cannot be removed.
+func (s *Service) Remove(ctx context.Context, dev auth.Device, target uint32) error {
+	if target == auth.PrimaryDeviceID || (!dev.Primary() && target != dev.DeviceID) {
+		return httpx.Errorf(http.StatusForbidden, api.CodeForbidden, "not allowed to remove device %d", target)
+	}
+	err := s.store.RemoveDevice(ctx, dev.AccountID, target)
+	if errors.Is(err, ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("remove device %d: %w", target, err)
+	}
+	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Removed, Account: dev.AccountID, Device: target}); err != nil {
+		s.log.WarnContext(ctx, "publish removal", "err", err)
+	}
+	s.log.InfoContext(ctx, "device removed", "account", dev.AccountID, "device", target)
+	return nil
+}
+
+// Lookup returns the account id registered for number.
+func (s *Service) Lookup(ctx context.Context, dev auth.Device, number string) (string, error) {
+	if ok, wait := s.directory.Allow(dev.AccountID); !ok {
+		return "", httpx.RateLimited(wait, "directory lookups")
+	}
+	if err := CheckNumber(number, s.cfg.TestNumbers); err != nil {
+		return "", err
+	}
+	id, err := s.store.AccountByNumber(ctx, number)
+	if errors.Is(err, ErrNotFound) {
+		return "", errNotFound
+	}
+	return id, err
+}

@@ -1,0 +1,80 @@
+package devices
+
+import (
+	"context"
+	"time"
+
+	"github.com/hushmsg/hush/internal/api"
+)
+
+// Store keeps accounts, devices and pending codes. Implementations:
+// internal/sqlite (and the PostgreSQL one).
+type Store interface {
+	// PutRegistrationCode sets number's pending code, replacing any.
+	PutRegistrationCode(ctx context.Context, number string, c RegistrationCode) error
+	// RegistrationCode returns number's pending code or ErrNotFound.
+	RegistrationCode(ctx context.Context, number string) (RegistrationCode, error)
+	// CountCodeAttempt adds one to the pending code's attempts.
+	CountCodeAttempt(ctx context.Context, number string) error
+	// Register creates the account of number with primary device 1 and
+	// deletes the pending code, in one transaction. If number already has
+	// an account, that account keeps its id but loses every device, key
+	// and envelope and takes the new identity key. It returns the account
+	// id (newID when the account is new).
+	Register(ctx context.Context, number, newID string, identityKey []byte, primary NewDevice) (accountID string, err error)
+	// IdentityKey returns the account's identity key or ErrNotFound.
+	IdentityKey(ctx context.Context, accountID string) ([]byte, error)
+	// AccountByNumber returns the id of number's account or ErrNotFound.
+	AccountByNumber(ctx context.Context, number string) (string, error)
+	// Credential returns a device's password hash and last-seen day, or
+	// ErrNotFound.
+	Credential(ctx context.Context, accountID string, deviceID uint32) (Credential, error)
+	// TouchDevice sets a device's last-seen day.
+	TouchDevice(ctx context.Context, accountID string, deviceID uint32, day int64) error
+	// Devices lists an account's devices by id.
+	Devices(ctx context.Context, accountID string) ([]Device, error)
+	// AddDevice adds a device with the next unused id unless the account
+	// has max devices already (ErrTooManyDevices) or does not exist
+	// (ErrNotFound).
+	AddDevice(ctx context.Context, accountID string, d NewDevice, max int) (uint32, error)
+	// RemoveDevice deletes a device with its keys and envelopes, or
+	// returns ErrNotFound.
+	RemoveDevice(ctx context.Context, accountID string, deviceID uint32) error
+	// PutProvisioningCode stores a one-use linking code for the account.
+	PutProvisioningCode(ctx context.Context, accountID string, hash []byte, expires time.Time) error
+	// TakeProvisioningCode deletes the code and reports whether it existed
+	// unexpired at now.
+	TakeProvisioningCode(ctx context.Context, accountID string, hash []byte, now time.Time) (bool, error)
+}
+
+// RegistrationCode is a pending code: only its hash is kept.
+type RegistrationCode struct {
+	Hash     []byte
+	Expires  time.Time
+	Attempts int
+}
+
+// NewDevice is what a device brings when it is created.
+type NewDevice struct {
+	PasswordHash       []byte
+	RegistrationID     uint32
+	Name               string
+	SignedPreKey       api.SignedPreKey
+	PQLastResortPreKey api.SignedPreKey
+	Created            time.Time
+}
+
+// Device is a stored device.
+type Device struct {
+	ID             uint32
+	RegistrationID uint32
+	Name           string
+	Created        time.Time
+	LastSeenDay    int64 // Unix seconds at the start of the UTC day
+}
+
+// Credential is what authentication needs of a device.
+type Credential struct {
+	PasswordHash []byte
+	LastSeenDay  int64
+}

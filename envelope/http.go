@@ -1,0 +1,79 @@
+package envelope
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/auth"
+	"github.com/hushmsg/hush/internal/httpx"
+)
+
+// Routes registers the message routes; authn authenticates a device.
+func (s *Service) Routes(r *httpx.Router, authn httpx.Middleware) {
+	r.Handle("POST /v1/messages", s.handleSend, authn)
+	r.Handle("GET /v1/websocket", s.handleWebSocket, authn)
+}
+
+func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) error {
+	dev, _ := auth.From(r.Context())
+	var req api.Send
+	if err := httpx.DecodeJSON(w, r, s.sendBodyLimit(), &req); err != nil {
+		return err
+	}
+	res, err := s.Send(r.Context(), dev, &req)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// Connections returns the number of live device sockets on this node.
+func (s *Service) Connections() int { return s.hub.count() }
+
+// Shutdown tells every connected device to reconnect elsewhere and waits,
+// until ctx ends, for their sessions to finish.
+func (s *Service) Shutdown(ctx context.Context) {
+	s.hub.closeAll(wire.CloseShuttingDown, "server shutting down")
+	done := make(chan struct{})
+	go func() { s.sessions.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// RunSweeper deletes expired envelopes every SweepInterval until ctx ends.
+func (s *Service) RunSweeper(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep expired envelopes", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep deletes every envelope expired by now and returns how many.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	const batch = 1000
+	total := 0
+	for {
+		n, err := s.store.DeleteExpired(ctx, s.now(), batch)
+		total += n
+		if err != nil || n < batch {
+			if total > 0 {
+				s.log.InfoContext(ctx, "expired envelopes deleted", "count", total)
+			}
+			return total, err
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package envelope
+
+import (
+	"sync"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/bus"
+)
+
+type deviceKey struct {
+	account string
+	device  uint32
+}
+
+// conn is the hub's view of one live WebSocket.
+type conn struct {
+	id     string
+	key    deviceKey
+	notify chan struct{} // mailbox has news; capacity 1
+	live   chan []byte   // encoded frames to write as they are (ephemeral, keys_low)
+	close  func(code int, reason string)
+}
+
+// poke marks the mailbox as changed without blocking.
+func (c *conn) poke() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// offer queues a live frame, dropping it when the client is far behind:
+// live frames are best-effort by definition.
+func (c *conn) offer(frame []byte) {
+	select {
+	case c.live <- frame:
+	default:
+	}
+}
+
+// hub tracks this node's live connections and routes bus events to them.
+type hub struct {
+	mu    sync.Mutex // guards the following fields
+	conns map[deviceKey]*conn
+}
+
+func newHub() *hub { return &hub{conns: make(map[deviceKey]*conn)} }
+
+// add registers c, displacing the device's older connection on this node.
+func (h *hub) add(c *conn) {
+	h.mu.Lock()
+	old := h.conns[c.key]
+	h.conns[c.key] = c
+	h.mu.Unlock()
+	if old != nil {
+		old.close(wire.CloseDisplaced, "another connection of this device took over")
+	}
+}
+
+// remove unregisters c unless a newer connection replaced it.
+func (h *hub) remove(c *conn) {
+	h.mu.Lock()
+	if h.conns[c.key] == c {
+		delete(h.conns, c.key)
+	}
+	h.mu.Unlock()
+}
+
+func (h *hub) get(k deviceKey) *conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[k]
+}
+
+// matching returns the connections of e's device, or of every device of
+// e's account when e.Device is 0.
+func (h *hub) matching(e bus.Event) []*conn {
+	if e.Device != 0 {
+		if c := h.get(deviceKey{e.Account, e.Device}); c != nil {
+			return []*conn{c}
+		}
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*conn
+	for k, c := range h.conns {
+		if k.account == e.Account {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// onEvent routes a bus event; it never blocks.
+func (h *hub) onEvent(e bus.Event) {
+	for _, c := range h.matching(e) {
+		switch e.Kind {
+		case bus.Mailbox:
+			c.poke()
+		case bus.Ephemeral, bus.KeysLow:
+			c.offer(e.Payload)
+		case bus.Connected:
+			if c.id != e.Conn {
+				c.close(wire.CloseDisplaced, "another connection of this device took over")
+			}
+		case bus.Removed:
+			c.close(wire.CloseDeviceRemoved, "device removed")
+		}
+	}
+}
+
+// closeAll closes every connection, for shutdown.
+func (h *hub) closeAll(code int, reason string) {
+	h.mu.Lock()
+	all := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		all = append(all, c)
+	}
+	h.mu.Unlock()
+	for _, c := range all {
+		c.close(code, reason)
+	}
+}
+
+// count returns the number of live connections.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}

@@ -1,0 +1,255 @@
+package envelope
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/auth"
+	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/httpx"
+)
+
+// Config tunes the relay; Defaults gives the documented values.
+type Config struct {
+	MaxContent    int           // bytes of ciphertext per device message
+	TTL           time.Duration // how long an unacked envelope is kept
+	SweepInterval time.Duration
+	PingInterval  time.Duration
+	Window        int // unacked envelopes in flight per connection
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{
+		MaxContent:    256 << 10,
+		TTL:           30 * 24 * time.Hour,
+		SweepInterval: time.Minute,
+		PingInterval:  30 * time.Second,
+		Window:        256,
+	}
+}
+
+// maxMessagesPerSend bounds a send: every device of two accounts.
+const maxMessagesPerSend = 64
+
+// Service sends, delivers and expires envelopes.
+type Service struct {
+	cfg   Config
+	store Store
+	bus   bus.Bus
+	hub   *hub
+	log   *slog.Logger
+	now   func() time.Time
+	// greet returns frames to send a device when it connects (keys_low).
+	greet func(ctx context.Context, dev auth.Device) [][]byte
+
+	sessions sync.WaitGroup // live WebSocket sessions
+}
+
+// New returns a Service and subscribes it to b. greet may be nil.
+func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, greet func(context.Context, auth.Device) [][]byte) *Service {
+	s := &Service{cfg: cfg, store: store, bus: b, log: log, now: time.Now, greet: greet, hub: newHub()}
+	b.Subscribe(s.hub.onEvent)
+	return s
+}
+
+// sendBodyLimit bounds a send's JSON: base64 grows content by 4/3.
+func (s *Service) sendBodyLimit() int64 {
+	return int64(maxMessagesPerSend*(s.cfg.MaxContent*4/3+512) + 1024)
+}
+
+// Send checks a send against the destination's and the sender's devices and
+// stores (or, ephemeral, hands over) one envelope per device.
+func (s *Service) Send(ctx context.Context, sender auth.Device, req *api.Send) (*api.SendResult, error) {
+	dest, err := httpx.AccountID(req.Destination)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkMessages(sender, dest, req.Messages); err != nil {
+		return nil, err
+	}
+	regs, err := s.expected(ctx, sender, dest)
+	if err != nil {
+		return nil, err
+	}
+	if err := matchDevices(regs, sender, dest, req.Messages); err != nil {
+		return nil, err
+	}
+
+	now := s.now()
+	res := &api.SendResult{ID: uuid.NewString(), ServerTimestamp: now.UnixMilli()}
+	id := uuid.MustParse(res.ID)
+	if req.Ephemeral {
+		s.sendEphemeral(ctx, sender, res, req.Messages, dest)
+		return res, nil
+	}
+	envs := make([]Stored, 0, len(req.Messages))
+	for _, m := range req.Messages {
+		envs = append(envs, Stored{
+			AccountID: accountOf(m, dest), DeviceID: m.DeviceID, ID: id,
+			SourceAccount: sender.AccountID, SourceDevice: sender.DeviceID,
+			Type: m.Type, Content: m.Content,
+			ServerTimestamp: res.ServerTimestamp, Expires: now.Add(s.cfg.TTL),
+		})
+	}
+	if err := s.store.Insert(ctx, envs); err != nil {
+		return nil, fmt.Errorf("store envelopes: %w", err)
+	}
+	for _, e := range envs {
+		if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Mailbox, Account: e.AccountID, Device: e.DeviceID}); err != nil {
+			// The envelope is stored: the device gets it on its next connect.
+			s.log.WarnContext(ctx, "publish mailbox event", "err", err)
+		}
+	}
+	return res, nil
+}
+
+func accountOf(m api.OutgoingMessage, dest string) string {
+	if m.AccountID == "" {
+		return dest
+	}
+	return m.AccountID
+}
+
+func (s *Service) checkMessages(sender auth.Device, dest string, msgs []api.OutgoingMessage) error {
+	if len(msgs) == 0 {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages must not be empty")
+	}
+	if len(msgs) > maxMessagesPerSend {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "at most %d messages per send", maxMessagesPerSend)
+	}
+	for i, m := range msgs {
+		acct := accountOf(m, dest)
+		switch {
+		case acct != dest && acct != sender.AccountID:
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: account_id must be the destination or the sender's own", i)
+		case m.DeviceID == 0:
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: device_id must be positive", i)
+		case m.Type < 1 || m.Type > 255:
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: type must be 1..255", i)
+		case len(m.Content) == 0:
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: content must not be empty", i)
+		case len(m.Content) > s.cfg.MaxContent:
+			return httpx.Errorf(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "messages[%d]: content larger than %d bytes", i, s.cfg.MaxContent)
+		}
+	}
+	return nil
+}
+
+// expected returns, per account, the devices a send must name with their
+// registration ids: every device of dest and every other device of the
+// sender.
+func (s *Service) expected(ctx context.Context, sender auth.Device, dest string) (map[string]map[uint32]uint32, error) {
+	out := make(map[string]map[uint32]uint32, 2)
+	for _, acct := range []string{dest, sender.AccountID} {
+		if _, done := out[acct]; done {
+			continue
+		}
+		rs, err := s.store.Recipients(ctx, acct)
+		if errors.Is(err, ErrNotFound) {
+			return nil, httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no such account")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("recipients of %s: %w", acct, err)
+		}
+		m := make(map[uint32]uint32, len(rs))
+		for _, r := range rs {
+			if acct == sender.AccountID && r.DeviceID == sender.DeviceID {
+				continue
+			}
+			m[r.DeviceID] = r.RegistrationID
+		}
+		out[acct] = m
+	}
+	return out, nil
+}
+
+// matchDevices answers 409 for missing or extra devices, then 410 for
+// registration ids that differ, as Signal does.
+func matchDevices(want map[string]map[uint32]uint32, sender auth.Device, dest string, msgs []api.OutgoingMessage) error {
+	got := make(map[string]map[uint32]uint32, 2)
+	for _, m := range msgs {
+		acct := accountOf(m, dest)
+		if got[acct] == nil {
+			got[acct] = make(map[uint32]uint32)
+		}
+		if _, dup := got[acct][m.DeviceID]; dup {
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "device %d of %s named twice", m.DeviceID, acct)
+		}
+		got[acct][m.DeviceID] = m.RegistrationID
+	}
+	var mismatched []api.MismatchedDevices
+	var stale []api.StaleDevices
+	for _, acct := range orderedAccounts(dest, sender.AccountID) {
+		mm := api.MismatchedDevices{AccountID: acct, Missing: []uint32{}, Extra: []uint32{}}
+		st := api.StaleDevices{AccountID: acct}
+		for d, reg := range want[acct] {
+			g, ok := got[acct][d]
+			switch {
+			case !ok:
+				mm.Missing = append(mm.Missing, d)
+			case g != reg:
+				st.Stale = append(st.Stale, d)
+			}
+		}
+		for d := range got[acct] {
+			if _, ok := want[acct][d]; !ok {
+				mm.Extra = append(mm.Extra, d)
+			}
+		}
+		if len(mm.Missing)+len(mm.Extra) > 0 {
+			slices.Sort(mm.Missing)
+			slices.Sort(mm.Extra)
+			mismatched = append(mismatched, mm)
+		}
+		if len(st.Stale) > 0 {
+			slices.Sort(st.Stale)
+			stale = append(stale, st)
+		}
+	}
+	if len(mismatched) > 0 {
+		e := httpx.Errorf(http.StatusConflict, api.CodeMismatchedDevices, "the send does not name exactly the recipient's devices")
+		e.Body.Mismatched = mismatched
+		return e
+	}
+	if len(stale) > 0 {
+		e := httpx.Errorf(http.StatusGone, api.CodeStaleDevices, "some devices were re-registered; refresh their sessions")
+		e.Body.Stale = stale
+		return e
+	}
+	return nil
+}
+
+func orderedAccounts(dest, self string) []string {
+	if dest == self {
+		return []string{dest}
+	}
+	return []string{dest, self}
+}
+
+// sendEphemeral hands each copy to its device if it is connected anywhere;
+// nothing is stored and offline devices get nothing.
+func (s *Service) sendEphemeral(ctx context.Context, sender auth.Device, res *api.SendResult, msgs []api.OutgoingMessage, dest string) {
+	for _, m := range msgs {
+		frame, err := wire.Encode(&wire.Frame{Type: wire.TypeEnvelope, Envelope: &wire.Envelope{
+			ID: res.ID, SourceAccount: sender.AccountID, SourceDevice: sender.DeviceID,
+			Type: m.Type, Content: m.Content, ServerTimestamp: res.ServerTimestamp, Ephemeral: true,
+		}})
+		if err != nil {
+			continue
+		}
+		if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Ephemeral, Account: accountOf(m, dest), Device: m.DeviceID, Payload: frame}); err != nil {
+			s.log.WarnContext(ctx, "publish ephemeral", "err", err)
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package envelope
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/auth"
+	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/httpx"
+)
+
+const (
+	fetchBatch   = 100
+	writeTimeout = 30 * time.Second
+)
+
+// session is one device's live WebSocket: a reader that takes acks and
+// sends, and a deliverer that walks the mailbox by position.
+type session struct {
+	s      *Service
+	ws     *websocket.Conn
+	dev    auth.Device
+	conn   *conn
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	closeCode websocket.StatusCode
+	closeWhy  string
+
+	space chan struct{} // an ack freed room in the window; capacity 1
+
+	mu       sync.Mutex // guards the following fields
+	inflight map[uuid.UUID]struct{}
+}
+
+func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
+	dev, _ := auth.From(r.Context())
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return nil // Accept answered the client already
+	}
+	s.sessions.Add(1)
+	defer s.sessions.Done()
+	ws.SetReadLimit(wire.MaxFrameSize)
+	// The session outlives nothing but the socket; r.Context() ends with it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	ss := &session{
+		s: s, ws: ws, dev: dev, cancel: cancel,
+		closeCode: websocket.StatusNormalClosure,
+		space:     make(chan struct{}, 1),
+		inflight:  make(map[uuid.UUID]struct{}),
+	}
+	ss.conn = &conn{
+		id:     hex.EncodeToString(b),
+		key:    deviceKey{dev.AccountID, dev.DeviceID},
+		notify: make(chan struct{}, 1),
+		live:   make(chan []byte, 64),
+		close:  ss.close,
+	}
+	ss.run(ctx)
+	return nil
+}
+
+// close asks the session to end with code; it never blocks, so the hub may
+// call it from a bus callback.
+func (ss *session) close(code int, why string) {
+	ss.closeOnce.Do(func() {
+		ss.closeCode, ss.closeWhy = websocket.StatusCode(code), why
+	})
+	ss.cancel()
+}
+
+func (ss *session) run(ctx context.Context) {
+	s := ss.s
+	s.hub.add(ss.conn)
+	defer s.hub.remove(ss.conn)
+	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Connected, Account: ss.dev.AccountID, Device: ss.dev.DeviceID, Conn: ss.conn.id}); err != nil {
+		s.log.WarnContext(ctx, "publish connect", "err", err)
+	}
+	if s.greet != nil {
+		for _, f := range s.greet(ctx, ss.dev) {
+			ss.conn.offer(f)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ss.readLoop(ctx) }()
+	go func() { defer wg.Done(); ss.pingLoop(ctx) }()
+	ss.deliverLoop(ctx)
+	ss.cancel()
+	wg.Wait()
+	ss.closeOnce.Do(func() {}) // freeze the close code
+	_ = ss.ws.Close(ss.closeCode, ss.closeWhy)
+}
+
+func (ss *session) write(ctx context.Context, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if err := ss.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			ss.close(wire.CloseTooSlow, "client too slow")
+		}
+		return err
+	}
+	return nil
+}
+
+func (ss *session) writeFrame(ctx context.Context, f *wire.Frame) error {
+	b, err := wire.Encode(f)
+	if err != nil {
+		return err
+	}
+	return ss.write(ctx, b)
+}
+
+func (ss *session) inflightLen() int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return len(ss.inflight)
+}
+
+// deliverLoop sends the mailbox in order, keeping at most Window unacked,
+// then "queue_empty", then whatever arrives.
+func (ss *session) deliverLoop(ctx context.Context) {
+	s := ss.s
+	var cursor int64
+	queueEmptySent := false
+	for {
+		drained := false
+		if room := s.cfg.Window - ss.inflightLen(); room > 0 {
+			limit := min(room, fetchBatch)
+			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, cursor, limit)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.ErrorContext(ctx, "fetch mailbox", "account", ss.dev.AccountID, "device", ss.dev.DeviceID, "err", err)
+					ss.close(int(websocket.StatusInternalError), "mailbox unavailable; reconnect")
+				}
+				return
+			}
+			for i := range batch {
+				e := &batch[i]
+				ss.mu.Lock()
+				ss.inflight[e.ID] = struct{}{}
+				ss.mu.Unlock()
+				if err := ss.writeFrame(ctx, &wire.Frame{Type: wire.TypeEnvelope, Envelope: toWire(e)}); err != nil {
+					return
+				}
+				cursor = e.Seq
+			}
+			if drained = len(batch) < limit; !drained {
+				continue
+			}
+		}
+		if drained && !queueEmptySent {
+			if err := ss.writeFrame(ctx, &wire.Frame{Type: wire.TypeQueueEmpty}); err != nil {
+				return
+			}
+			queueEmptySent = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ss.conn.notify:
+		case <-ss.space:
+		case f := <-ss.conn.live:
+			if err := ss.write(ctx, f); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func toWire(e *Stored) *wire.Envelope {
+	return &wire.Envelope{
+		ID: e.ID.String(), SourceAccount: e.SourceAccount, SourceDevice: e.SourceDevice,
+		Type: e.Type, Content: e.Content, ServerTimestamp: e.ServerTimestamp,
+	}
+}
+
+// readLoop takes the client's frames until the socket ends.
+func (ss *session) readLoop(ctx context.Context) {
+	defer ss.cancel()
+	for {
+		_, b, err := ss.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		f, err := wire.Decode(b)
+		if err != nil {
+			if ss.writeFrame(ctx, errorFrame(api.CodeBadRequest, err.Error())) != nil {
+				return
+			}
+			continue
+		}
+		switch f.Type {
+		case wire.TypeAck:
+			if err := ss.ack(ctx, f.ID); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if ss.writeFrame(ctx, errorFrame(api.CodeBadRequest, err.Error())) != nil {
+					return
+				}
+			}
+		case wire.TypeSend:
+			if err := ss.send(ctx, f); err != nil {
+				return
+			}
+		default:
+			if ss.writeFrame(ctx, errorFrame(api.CodeBadRequest, "frame type "+f.Type+" is not sent by clients")) != nil {
+				return
+			}
+		}
+	}
+}
+
+func errorFrame(code, msg string) *wire.Frame {
+	return &wire.Frame{Type: wire.TypeError, Error: &api.Error{Code: code, Message: msg}}
+}
+
+var errBadAckID = errors.New("ack: id is not an envelope id")
+
+func (ss *session) ack(ctx context.Context, id string) error {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return errBadAckID
+	}
+	if err := ss.s.store.Ack(ctx, ss.dev.AccountID, ss.dev.DeviceID, u); err != nil {
+		ss.s.log.ErrorContext(ctx, "ack", "err", err)
+		return errors.New("ack failed; it will be delivered again")
+	}
+	ss.mu.Lock()
+	_, was := ss.inflight[u]
+	delete(ss.inflight, u)
+	ss.mu.Unlock()
+	if was {
+		select {
+		case ss.space <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// send runs a client's send frame and answers it; it returns an error only
+// when the socket is gone.
+func (ss *session) send(ctx context.Context, f *wire.Frame) error {
+	res, err := ss.s.Send(ctx, ss.dev, f.Send)
+	out := &wire.Frame{Type: wire.TypeSendResult, RequestID: f.RequestID, Status: http.StatusOK, Result: res}
+	if err != nil {
+		var he *httpx.Error
+		if !errors.As(err, &he) {
+			ss.s.log.ErrorContext(ctx, "send over websocket", "err", err)
+			he = httpx.Errorf(http.StatusInternalServerError, api.CodeInternal, "internal error")
+		}
+		out.Status, out.Result, out.Error = he.Status, nil, &he.Body
+	}
+	return ss.writeFrame(ctx, out)
+}
+
+// pingLoop drops a peer that stops answering pings.
+func (ss *session) pingLoop(ctx context.Context) {
+	t := time.NewTicker(ss.s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, ss.s.cfg.PingInterval)
+			err := ss.ws.Ping(pctx)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					ss.close(int(websocket.StatusGoingAway), "no pong")
+				}
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hushmsg/hush/internal/api"
+)
+
+// DefaultBodyLimit bounds request bodies unless a handler says otherwise.
+const DefaultBodyLimit = 1 << 20
+
+// Error is a domain error that knows its HTTP answer. Handlers return it
+// (or wrap it) and WriteError renders it.
+type Error struct {
+	Status int
+	Body   api.Error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Body.Code, e.Body.Message)
+}
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Body: api.Error{Code: code, Message: fmt.Sprintf(format, args...)}}
+}
+
+// RateLimited builds the 429 answer for a limit that frees up after wait.
+func RateLimited(wait time.Duration, what string) *Error {
+	secs := int((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	e := Errorf(http.StatusTooManyRequests, api.CodeRateLimited, "too many %s; retry in %d s", what, secs)
+	e.Body.RetryAfter = secs
+	return e
+}
+
+// ErrUnavailable marks a store error that is worth retrying (the database is
+// down or busy): it becomes 503 with Retry-After.
+var ErrUnavailable = errors.New("storage unavailable")
+
+// WriteJSON writes v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError renders err: an *Error as itself, ErrUnavailable as 503, and
+// anything else as a 500 whose detail goes to the log only.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var he *Error
+	var hr interface{ HTTP() *Error }
+	switch {
+	case errors.As(err, &he):
+	case errors.As(err, &hr):
+		he = hr.HTTP()
+	case errors.Is(err, ErrUnavailable):
+		he = Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "storage unavailable; retry")
+		he.Body.RetryAfter = 1
+	default:
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "err", err)
+		he = Errorf(http.StatusInternalServerError, api.CodeInternal, "internal error")
+	}
+	if he.Body.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(he.Body.RetryAfter))
+	}
+	WriteJSON(w, he.Status, he.Body)
+}
+
+// DecodeJSON reads a JSON body of at most limit bytes into v. Unknown
+// fields are allowed (clients may be newer); trailing data is not.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return Errorf(http.StatusUnsupportedMediaType, api.CodeUnsupportedMedia, "body must be application/json")
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err)
+		}
+		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "trailing data after the JSON body")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &mbe):
+		return Errorf(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "body larger than %d bytes", mbe.Limit)
+	case errors.Is(err, io.EOF):
+		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "empty body")
+	case errors.As(err, &ute):
+		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "field %q: expected %s", ute.Field, ute.Type)
+	case errors.As(err, &se):
+		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "malformed JSON at byte %d", se.Offset)
+	case strings.Contains(err.Error(), "illegal base64"):
+		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "invalid base64 in a bytes field")
+	default:
+		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "malformed JSON body")
+	}
+}
+
+// ClientAddr is the remote address without the port, for in-memory rate
+// limits only (never stored).
+func ClientAddr(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// AccountID checks that s is an account id (a lower-case UUID) and returns it.
+func AccountID(s string) (string, error) {
+	u, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 || u.String() != s {
+		return "", Errorf(http.StatusBadRequest, api.CodeBadRequest, "malformed account id")
+	}
+	return s, nil
+}

@@ -1,0 +1,81 @@
+// Package ratelimit keeps token buckets keyed by a string (a phone number, a
+// device, a client address) in memory. Keys are hashed before they are kept
+// so that no number or address sits in memory longer than a plain hash of
+// it, and idle buckets are dropped. It never stores anything on disk.
+package ratelimit
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limit is a bucket's shape: Burst events at once, refilled at Burst per Per.
+type Limit struct {
+	Burst int
+	Per   time.Duration
+}
+
+// Off reports whether the limit is disabled (zero Burst).
+func (l Limit) Off() bool { return l.Burst <= 0 }
+
+// Keyed is a set of buckets with one shape.
+type Keyed struct {
+	limit Limit
+	now   func() time.Time
+
+	mu      sync.Mutex // guards the following fields
+	buckets map[[32]byte]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	used time.Time
+}
+
+// New returns buckets of shape l; a zero l allows everything.
+func New(l Limit) *Keyed {
+	return &Keyed{limit: l, now: time.Now, buckets: make(map[[32]byte]*bucket)}
+}
+
+// Allow takes one token for key. When none is left it reports how long
+// until one is.
+func (k *Keyed) Allow(key string) (ok bool, wait time.Duration) {
+	if k.limit.Off() {
+		return true, 0
+	}
+	h := sha256.Sum256([]byte(key))
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sweepLocked(now)
+	b := k.buckets[h]
+	if b == nil {
+		every := k.limit.Per / time.Duration(k.limit.Burst)
+		b = &bucket{lim: rate.NewLimiter(rate.Every(every), k.limit.Burst)}
+		k.buckets[h] = b
+	}
+	b.used = now
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// sweepLocked drops buckets idle long enough to be full again.
+func (k *Keyed) sweepLocked(now time.Time) {
+	if now.Sub(k.swept) < k.limit.Per {
+		return
+	}
+	k.swept = now
+	for h, b := range k.buckets {
+		if now.Sub(b.used) > k.limit.Per {
+			delete(k.buckets, h)
+		}
+	}
+}

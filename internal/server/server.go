@@ -1,0 +1,205 @@
+// Package server assembles a hushd node from its configuration: the store,
+// the bus, the domain services, the HTTP router and the listener, and runs
+// it until its context ends, then drains it. It holds wiring, not logic.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/hushmsg/hush/devices"
+	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/auth"
+	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/sqlite"
+	"github.com/hushmsg/hush/keys"
+)
+
+// Config is everything a node needs.
+type Config struct {
+	DataDir         string
+	Listen          string
+	TLSCert, TLSKey string
+	ShutdownTimeout time.Duration
+
+	Devices  devices.Config
+	Keys     keys.Config
+	Envelope envelope.Config
+}
+
+// Defaults returns the embedded profile's defaults.
+func Defaults() Config {
+	return Config{
+		DataDir:         "hush-data",
+		Listen:          "127.0.0.1:8080",
+		ShutdownTimeout: 10 * time.Second,
+		Devices:         devices.Defaults(),
+		Keys:            keys.Defaults(),
+		Envelope:        envelope.Defaults(),
+	}
+}
+
+// Files in the data directory.
+const (
+	DBFile     = "hush.db"
+	AddrFile   = "hushd.addr"
+	OutboxFile = "dev-sms-outbox.txt"
+)
+
+// Node is a wired server.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *sqlite.Store
+	Router   *httpx.Router
+	Envelope *envelope.Service
+	Devices  *devices.Service
+	Keys     *keys.Service
+	stopping atomic.Bool
+}
+
+// New opens the store and wires the services.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	b := bus.NewLocal()
+	n := &Node{cfg: cfg, log: log, store: store, Router: httpx.NewRouter(log)}
+	sms := &devices.DevOutbox{Path: filepath.Join(cfg.DataDir, OutboxFile), Log: log}
+	n.Devices = devices.New(cfg.Devices, store, sms, b, log)
+	n.Keys = keys.New(cfg.Keys, store, b, log)
+	n.Envelope = envelope.New(cfg.Envelope, store, b, log, n.greet)
+
+	n.Router.Handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
+		_, err := w.Write([]byte("ok\n"))
+		return err
+	})
+	n.Router.Handle("GET /readyz", n.ready)
+	n.Devices.Routes(n.Router)
+	n.Keys.Routes(n.Router, n.Devices.Middleware)
+	n.Envelope.Routes(n.Router, n.Devices.Middleware)
+	return n, nil
+}
+
+// greet tells a connecting device that its prekeys run low.
+func (n *Node) greet(ctx context.Context, dev auth.Device) [][]byte {
+	c, err := n.Keys.Count(ctx, dev)
+	if err != nil {
+		return nil
+	}
+	if f := n.Keys.LowKeysFrame(c); f != nil {
+		return [][]byte{f}
+	}
+	return nil
+}
+
+func (n *Node) ready(w http.ResponseWriter, r *http.Request) error {
+	if n.stopping.Load() {
+		return httpx.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "shutting down")
+	}
+	if err := n.store.Ping(r.Context()); err != nil {
+		return httpx.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "store unavailable")
+	}
+	_, err := w.Write([]byte("ready\n"))
+	return err
+}
+
+// Serve listens and serves until ctx ends, then drains: readiness fails,
+// devices are told to reconnect, in-flight requests finish, and the store
+// closes, all within ShutdownTimeout.
+func (n *Node) Serve(ctx context.Context) error {
+	defer n.store.Close()
+	ln, err := net.Listen("tcp", n.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	scheme := "http"
+	srv := &http.Server{
+		Handler:           n.Router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	if n.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, AddrFile), []byte(url+"\n")); err != nil {
+		ln.Close()
+		return err
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSweep()
+	go n.Envelope.RunSweeper(sweepCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	n.log.Info("hushd serving", "url", url, "data", n.cfg.DataDir)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	n.log.Info("hushd draining")
+	n.stopping.Store(true)
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	shutErr := make(chan error, 1)
+	go func() { shutErr <- srv.Shutdown(sctx) }()
+	n.Envelope.Shutdown(sctx)
+	err = <-shutErr
+	stopSweep()
+	_ = os.Remove(filepath.Join(n.cfg.DataDir, AddrFile))
+	if errors.Is(err, context.DeadlineExceeded) {
+		n.log.Warn("shutdown timed out; closing what is left")
+		_ = srv.Close()
+		return nil
+	}
+	n.log.Info("hushd stopped")
+	return err
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Stats opens the data directory's store and counts its rows.
+func Stats(ctx context.Context, dataDir string) (map[string]int64, error) {
+	path := filepath.Join(dataDir, DBFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no hushd database in %s: %w", dataDir, err)
+	}
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Stats(ctx)
+}

@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hushmsg/hush/envelope"
+)
+
+// Recipients implements envelope.Store.
+func (s *Store) Recipients(ctx context.Context, accountID string) ([]envelope.Recipient, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT device_id, registration_id FROM devices WHERE account_id = ? ORDER BY device_id`, accountID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []envelope.Recipient
+	for rows.Next() {
+		var r envelope.Recipient
+		if err := rows.Scan(&r.DeviceID, &r.RegistrationID); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err)
+	}
+	if len(out) == 0 {
+		return nil, envelope.ErrNotFound
+	}
+	return out, nil
+}
+
+// Insert implements envelope.Store. A device removed since the send was
+// checked is skipped rather than failing the whole send.
+func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO envelopes
+			(account_id, device_id, id, source_account, source_device, type, content, server_timestamp, expires)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+			WHERE EXISTS (SELECT 1 FROM devices WHERE account_id = ?1 AND device_id = ?2)
+			RETURNING seq`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range envs {
+			e := &envs[i]
+			err := stmt.QueryRowContext(ctx, e.AccountID, e.DeviceID, e.ID[:], e.SourceAccount, e.SourceDevice,
+				e.Type, e.Content, e.ServerTimestamp, e.Expires.Unix()).Scan(&e.Seq)
+			if err != nil && err != sql.ErrNoRows {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Fetch implements envelope.Store.
+func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, after int64, limit int) ([]envelope.Stored, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, id, source_account, source_device, type, content, server_timestamp, expires
+		FROM envelopes WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`, accountID, deviceID, after, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []envelope.Stored
+	for rows.Next() {
+		e := envelope.Stored{AccountID: accountID, DeviceID: deviceID}
+		var id []byte
+		var exp int64
+		if err := rows.Scan(&e.Seq, &id, &e.SourceAccount, &e.SourceDevice, &e.Type, &e.Content, &e.ServerTimestamp, &exp); err != nil {
+			return nil, err
+		}
+		copy(e.ID[:], id)
+		e.Expires = time.Unix(exp, 0)
+		out = append(out, e)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// Ack implements envelope.Store.
+func (s *Store) Ack(ctx context.Context, accountID string, deviceID uint32, id uuid.UUID) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`, accountID, deviceID, id[:])
+	return mapErr(err)
+}
+
+// DeleteExpired implements envelope.Store.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes WHERE expires < ? LIMIT ?)`, now.Unix(), limit)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -1,0 +1,119 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/auth"
+	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/ratelimit"
+)
+
+// Config tunes the service.
+type Config struct {
+	// LowWater is the one-time key count under which a device is told to
+	// upload more.
+	LowWater int
+	// BundleLimit bounds bundle fetches per requesting device.
+	BundleLimit ratelimit.Limit
+}
+
+// Service publishes and claims keys.
+type Service struct {
+	cfg     Config
+	store   Store
+	bus     bus.Bus
+	log     *slog.Logger
+	bundles *ratelimit.Keyed
+}
+
+// New returns a Service.
+func New(cfg Config, store Store, b bus.Bus, log *slog.Logger) *Service {
+	return &Service{cfg: cfg, store: store, bus: b, log: log, bundles: ratelimit.New(cfg.BundleLimit)}
+}
+
+// Upload checks and stores a device's keys: all or nothing.
+func (s *Service) Upload(ctx context.Context, dev auth.Device, set *api.SetKeys) error {
+	if len(set.PreKeys) > api.MaxPreKeysPerUpload || len(set.PQPreKeys) > api.MaxPreKeysPerUpload {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeTooManyKeys, "at most %d prekeys of each kind per upload", api.MaxPreKeysPerUpload)
+	}
+	ik, err := s.store.IdentityKey(ctx, dev.AccountID)
+	if err != nil {
+		return fmt.Errorf("identity key of %s: %w", dev.AccountID, err)
+	}
+	if set.SignedPreKey != nil {
+		if err := CheckSigned(ik, "signed_prekey", set.SignedPreKey, false); err != nil {
+			return err
+		}
+	}
+	if set.PQLastResortPreKey != nil {
+		if err := CheckSigned(ik, "pq_last_resort_prekey", set.PQLastResortPreKey, true); err != nil {
+			return err
+		}
+	}
+	for i := range set.PreKeys {
+		if err := CheckECKey(fmt.Sprintf("prekeys[%d].public_key", i), set.PreKeys[i].PublicKey); err != nil {
+			return err
+		}
+	}
+	for i := range set.PQPreKeys {
+		if err := CheckSigned(ik, fmt.Sprintf("pq_prekeys[%d]", i), &set.PQPreKeys[i], true); err != nil {
+			return err
+		}
+	}
+	if err := s.store.SetKeys(ctx, dev.AccountID, dev.DeviceID, set); err != nil {
+		return fmt.Errorf("store keys of %s.%d: %w", dev.AccountID, dev.DeviceID, err)
+	}
+	return nil
+}
+
+// Count returns the device's one-time keys left.
+func (s *Service) Count(ctx context.Context, dev auth.Device) (api.KeyCount, error) {
+	return s.store.CountPreKeys(ctx, dev.AccountID, dev.DeviceID)
+}
+
+// LowKeysFrame returns the keys_low frame for c, or nil when c is above the
+// low-water mark.
+func (s *Service) LowKeysFrame(c api.KeyCount) []byte {
+	if c.PreKeys >= s.cfg.LowWater && c.PQPreKeys >= s.cfg.LowWater {
+		return nil
+	}
+	b, _ := wire.Encode(&wire.Frame{Type: wire.TypeKeysLow, PreKeys: &c.PreKeys, PQPreKeys: &c.PQPreKeys})
+	return b
+}
+
+// Bundle claims bundles of account's device (0: every device) for requester.
+func (s *Service) Bundle(ctx context.Context, requester auth.Device, accountID string, deviceID uint32) (*api.Bundle, error) {
+	if ok, wait := s.bundles.Allow(requester.AccountID + "." + strconv.Itoa(int(requester.DeviceID))); !ok {
+		return nil, httpx.RateLimited(wait, "bundle fetches")
+	}
+	c, err := s.store.ClaimBundles(ctx, accountID, deviceID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim bundles of %s: %w", accountID, err)
+	}
+	for i, left := range c.Left {
+		if f := s.LowKeysFrame(left); f != nil {
+			d := c.Bundle.Devices[i].DeviceID
+			if err := s.bus.Publish(ctx, bus.Event{Kind: bus.KeysLow, Account: accountID, Device: d, Payload: f}); err != nil {
+				s.log.WarnContext(ctx, "publish keys_low", "err", err)
+			}
+		}
+	}
+	return &c.Bundle, nil
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{LowWater: 10, BundleLimit: ratelimit.Limit{Burst: 200, Per: time.Minute}}
+}
