@@ -8,8 +8,8 @@ import (
 
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
-	"github.com/hushmsg/hush/keys"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/keys"
 )
 
 func notFound(err, with error) error {
