@@ -1,0 +1,384 @@
+// Package storetest is the conformance suite every store backend passes:
+// the same table of behaviours run against SQLite and PostgreSQL, so that
+// the domain packages can rely on the Store contracts and not on a backend.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hushmsg/hush/devices"
+	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/keys"
+)
+
+// Store is every interface a backend implements.
+type Store interface {
+	devices.Store
+	keys.Store
+	envelope.Store
+}
+
+// Run runs the suite; open returns an empty store for one subtest.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"RegisterAndReRegister", testRegister},
+		{"RegistrationCodes", testRegistrationCodes},
+		{"AddDeviceLimitAndIDs", testAddDevice},
+		{"RemoveDeviceCascades", testRemoveDevice},
+		{"ProvisioningCodes", testProvisioningCodes},
+		{"KeysAndClaims", testClaims},
+		{"ConcurrentClaimsNeverShareAKey", testConcurrentClaims},
+		{"MailboxOrderAckExpiry", testMailbox},
+		{"InsertSkipsRemovedDevice", testInsertSkipsRemoved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equal[T comparable](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func signed(id uint32) api.SignedPreKey {
+	return api.SignedPreKey{KeyID: id, PublicKey: random(33), Signature: random(64)}
+}
+
+func newDevice(reg uint32) devices.NewDevice {
+	return devices.NewDevice{
+		PasswordHash: random(32), RegistrationID: reg, Name: "dev",
+		SignedPreKey: signed(1), PQLastResortPreKey: signed(2), Created: time.Now(),
+	}
+}
+
+// register creates an account with primary device 1 and n-1 more devices.
+func register(t *testing.T, s Store, n int) string {
+	t.Helper()
+	ctx := context.Background()
+	number := "+1555" + uuid.NewString()[:7]
+	id, err := s.Register(ctx, number, uuid.NewString(), random(33), newDevice(1))
+	check(t, err)
+	for i := 1; i < n; i++ {
+		_, err := s.AddDevice(ctx, id, newDevice(uint32(i+1)), 10)
+		check(t, err)
+	}
+	return id
+}
+
+func testRegister(t *testing.T, s Store) {
+	ctx := context.Background()
+	first := uuid.NewString()
+	id, err := s.Register(ctx, "+15550001111", first, random(33), newDevice(7))
+	check(t, err)
+	equal(t, "new account id", id, first)
+	got, err := s.AccountByNumber(ctx, "+15550001111")
+	check(t, err)
+	equal(t, "directory", got, id)
+	_, err = s.AddDevice(ctx, id, newDevice(8), 6)
+	check(t, err)
+	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{PreKeys: []api.PreKey{{KeyID: 1, PublicKey: random(33)}}}))
+	check(t, s.Insert(ctx, []envelope.Stored{{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("x"), Expires: time.Now().Add(time.Hour)}}))
+
+	newIK := random(33)
+	again, err := s.Register(ctx, "+15550001111", uuid.NewString(), newIK, newDevice(9))
+	check(t, err)
+	equal(t, "re-registered account id", again, id)
+	ik, err := s.IdentityKey(ctx, id)
+	check(t, err)
+	equal(t, "identity key replaced", string(ik), string(newIK))
+	ds, err := s.Devices(ctx, id)
+	check(t, err)
+	equal(t, "devices after re-registration", len(ds), 1)
+	equal(t, "primary registration id", ds[0].RegistrationID, uint32(9))
+	if _, err := s.Credential(ctx, id, 2); !errors.Is(err, devices.ErrNotFound) {
+		t.Fatalf("old device credential: err = %v, want ErrNotFound", err)
+	}
+	envs, err := s.Fetch(ctx, id, 2, 0, 10)
+	check(t, err)
+	equal(t, "old device envelopes", len(envs), 0)
+	next, err := s.AddDevice(ctx, id, newDevice(3), 6)
+	check(t, err)
+	equal(t, "first linked device after re-registration", next, uint32(2))
+	if _, err := s.AccountByNumber(ctx, "+15559999999"); !errors.Is(err, devices.ErrNotFound) {
+		t.Fatalf("unknown number: err = %v", err)
+	}
+}
+
+func testRegistrationCodes(t *testing.T, s Store) {
+	ctx := context.Background()
+	const n = "+15550002222"
+	if _, err := s.RegistrationCode(ctx, n); !errors.Is(err, devices.ErrNotFound) {
+		t.Fatalf("no code yet: err = %v", err)
+	}
+	exp := time.Now().Add(10 * time.Minute).Truncate(time.Second)
+	check(t, s.PutRegistrationCode(ctx, n, devices.RegistrationCode{Hash: []byte("h1"), Expires: exp}))
+	check(t, s.CountCodeAttempt(ctx, n))
+	check(t, s.CountCodeAttempt(ctx, n))
+	c, err := s.RegistrationCode(ctx, n)
+	check(t, err)
+	equal(t, "attempts", c.Attempts, 2)
+	equal(t, "expires", c.Expires.Unix(), exp.Unix())
+	// A new code resets the attempts.
+	check(t, s.PutRegistrationCode(ctx, n, devices.RegistrationCode{Hash: []byte("h2"), Expires: exp}))
+	c, err = s.RegistrationCode(ctx, n)
+	check(t, err)
+	equal(t, "attempts after new code", c.Attempts, 0)
+	equal(t, "hash", string(c.Hash), "h2")
+	_, err = s.Register(ctx, n, uuid.NewString(), random(33), newDevice(1))
+	check(t, err)
+	if _, err := s.RegistrationCode(ctx, n); !errors.Is(err, devices.ErrNotFound) {
+		t.Fatalf("code after registration: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testAddDevice(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 1)
+	for want := uint32(2); want <= 3; want++ {
+		got, err := s.AddDevice(ctx, id, newDevice(want), 3)
+		check(t, err)
+		equal(t, "device id", got, want)
+	}
+	if _, err := s.AddDevice(ctx, id, newDevice(4), 3); !errors.Is(err, devices.ErrTooManyDevices) {
+		t.Fatalf("fourth device of three: err = %v", err)
+	}
+	check(t, s.RemoveDevice(ctx, id, 3))
+	got, err := s.AddDevice(ctx, id, newDevice(5), 3)
+	check(t, err)
+	equal(t, "ids are not reused", got, uint32(4))
+	if _, err := s.AddDevice(ctx, uuid.NewString(), newDevice(1), 3); !errors.Is(err, devices.ErrNotFound) {
+		t.Fatalf("unknown account: err = %v", err)
+	}
+}
+
+func testRemoveDevice(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 2)
+	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{PreKeys: []api.PreKey{{KeyID: 5, PublicKey: random(33)}}}))
+	check(t, s.Insert(ctx, []envelope.Stored{{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("x"), Expires: time.Now().Add(time.Hour)}}))
+	check(t, s.RemoveDevice(ctx, id, 2))
+	if err := s.RemoveDevice(ctx, id, 2); !errors.Is(err, devices.ErrNotFound) {
+		t.Fatalf("second removal: err = %v", err)
+	}
+	c, err := s.CountPreKeys(ctx, id, 2)
+	check(t, err)
+	equal(t, "prekeys of removed device", c.PreKeys, 0)
+	envs, err := s.Fetch(ctx, id, 2, 0, 10)
+	check(t, err)
+	equal(t, "envelopes of removed device", len(envs), 0)
+	if _, err := s.ClaimBundles(ctx, id, 2); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("bundle of removed device: err = %v", err)
+	}
+	if err := s.SetKeys(ctx, id, 2, &api.SetKeys{}); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("keys for removed device: err = %v", err)
+	}
+}
+
+func testProvisioningCodes(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 1)
+	now := time.Now()
+	check(t, s.PutProvisioningCode(ctx, id, []byte("code"), now.Add(time.Minute)))
+	ok, err := s.TakeProvisioningCode(ctx, id, []byte("code"), now)
+	check(t, err)
+	equal(t, "first take", ok, true)
+	ok, err = s.TakeProvisioningCode(ctx, id, []byte("code"), now)
+	check(t, err)
+	equal(t, "second take", ok, false)
+	check(t, s.PutProvisioningCode(ctx, id, []byte("old"), now.Add(time.Minute)))
+	ok, err = s.TakeProvisioningCode(ctx, id, []byte("old"), now.Add(2*time.Minute))
+	check(t, err)
+	equal(t, "expired take", ok, false)
+}
+
+func testClaims(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 2)
+	pq := signed(50)
+	check(t, s.SetKeys(ctx, id, 1, &api.SetKeys{
+		PreKeys:   []api.PreKey{{KeyID: 11, PublicKey: random(33)}, {KeyID: 10, PublicKey: random(33)}},
+		PQPreKeys: []api.SignedPreKey{pq},
+	}))
+	c, err := s.CountPreKeys(ctx, id, 1)
+	check(t, err)
+	equal(t, "ec count", c.PreKeys, 2)
+	equal(t, "pq count", c.PQPreKeys, 1)
+
+	cl, err := s.ClaimBundles(ctx, id, 0)
+	check(t, err)
+	equal(t, "devices in bundle", len(cl.Bundle.Devices), 2)
+	d1 := cl.Bundle.Devices[0]
+	equal(t, "device", d1.DeviceID, uint32(1))
+	if d1.PreKey == nil {
+		t.Fatal("device 1 has one-time keys but got none")
+	}
+	equal(t, "lowest key id first", d1.PreKey.KeyID, uint32(10))
+	equal(t, "pq one-time", d1.PQLastResort, false)
+	equal(t, "pq key", string(d1.PQPreKey.Signature), string(pq.Signature))
+	equal(t, "ec left", cl.Left[0].PreKeys, 1)
+	d2 := cl.Bundle.Devices[1]
+	if d2.PreKey != nil {
+		t.Fatal("device 2 has no one-time keys but got one")
+	}
+	equal(t, "pq falls back to last resort", d2.PQLastResort, true)
+	equal(t, "last resort key id", d2.PQPreKey.KeyID, uint32(2))
+	equal(t, "signed prekey", d2.SignedPreKey.KeyID, uint32(1))
+
+	cl, err = s.ClaimBundles(ctx, id, 1)
+	check(t, err)
+	equal(t, "one device", len(cl.Bundle.Devices), 1)
+	equal(t, "second key", cl.Bundle.Devices[0].PreKey.KeyID, uint32(11))
+	equal(t, "pq now last resort", cl.Bundle.Devices[0].PQLastResort, true)
+
+	if _, err := s.ClaimBundles(ctx, id, 9); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("unknown device: err = %v", err)
+	}
+	if _, err := s.ClaimBundles(ctx, uuid.NewString(), 0); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("unknown account: err = %v", err)
+	}
+	// Replacing the signed prekey takes effect.
+	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{SignedPreKey: &api.SignedPreKey{KeyID: 77, PublicKey: random(33), Signature: random(64)}}))
+	cl, err = s.ClaimBundles(ctx, id, 2)
+	check(t, err)
+	equal(t, "new signed prekey", cl.Bundle.Devices[0].SignedPreKey.KeyID, uint32(77))
+}
+
+func testConcurrentClaims(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 1)
+	const keysN, claimers = 10, 25
+	var pks []api.PreKey
+	for i := range keysN {
+		pks = append(pks, api.PreKey{KeyID: uint32(i + 1), PublicKey: random(33)})
+	}
+	check(t, s.SetKeys(ctx, id, 1, &api.SetKeys{PreKeys: pks}))
+	var mu sync.Mutex
+	seen := map[uint32]int{}
+	none := 0
+	var wg sync.WaitGroup
+	for range claimers {
+		wg.Go(func() {
+			cl, err := s.ClaimBundles(ctx, id, 1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if pk := cl.Bundle.Devices[0].PreKey; pk != nil {
+				seen[pk.KeyID]++
+			} else {
+				none++
+			}
+		})
+	}
+	wg.Wait()
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("key %d handed out %d times", k, n)
+		}
+	}
+	equal(t, "keys handed out", len(seen), keysN)
+	equal(t, "claims without a key", none, claimers-keysN)
+}
+
+func testMailbox(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 2)
+	if _, err := s.Recipients(ctx, uuid.NewString()); !errors.Is(err, envelope.ErrNotFound) {
+		t.Fatalf("recipients of unknown account: err = %v", err)
+	}
+	rs, err := s.Recipients(ctx, id)
+	check(t, err)
+	equal(t, "recipients", len(rs), 2)
+	equal(t, "registration id", rs[1].RegistrationID, uint32(2))
+
+	now := time.Now()
+	var ids []uuid.UUID
+	for i := range 5 {
+		e := envelope.Stored{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1,
+			Type: 3, Content: []byte{byte(i)}, ServerTimestamp: now.UnixMilli(), Expires: now.Add(time.Hour)}
+		if i == 4 {
+			e.Expires = now.Add(-time.Second)
+		}
+		batch := []envelope.Stored{e}
+		check(t, s.Insert(ctx, batch))
+		if batch[0].Seq == 0 {
+			t.Fatal("insert did not set Seq")
+		}
+		ids = append(ids, e.ID)
+	}
+	first, err := s.Fetch(ctx, id, 2, 0, 2)
+	check(t, err)
+	equal(t, "first page", len(first), 2)
+	equal(t, "order", first[0].Content[0], byte(0))
+	equal(t, "id", first[0].ID, ids[0])
+	equal(t, "type", first[0].Type, 3)
+	rest, err := s.Fetch(ctx, id, 2, first[1].Seq, 10)
+	check(t, err)
+	equal(t, "resume by position", len(rest), 3)
+	equal(t, "resumed order", rest[0].Content[0], byte(2))
+
+	check(t, s.Ack(ctx, id, 2, ids[0]))
+	check(t, s.Ack(ctx, id, 2, ids[0])) // again: no error
+	check(t, s.Ack(ctx, id, 1, ids[1])) // wrong mailbox: deletes nothing
+	all, err := s.Fetch(ctx, id, 2, 0, 10)
+	check(t, err)
+	equal(t, "after ack", len(all), 4)
+	equal(t, "acked one gone", all[0].ID, ids[1])
+
+	n, err := s.DeleteExpired(ctx, now, 100)
+	check(t, err)
+	equal(t, "expired", n, 1)
+	all, err = s.Fetch(ctx, id, 2, 0, 10)
+	check(t, err)
+	equal(t, "after expiry", len(all), 3)
+}
+
+func testInsertSkipsRemoved(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 3)
+	check(t, s.RemoveDevice(ctx, id, 3))
+	msg := uuid.New()
+	var batch []envelope.Stored
+	for d := uint32(2); d <= 3; d++ {
+		batch = append(batch, envelope.Stored{AccountID: id, DeviceID: d, ID: msg, SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("c"), Expires: time.Now().Add(time.Hour)})
+	}
+	check(t, s.Insert(ctx, batch))
+	got, err := s.Fetch(ctx, id, 2, 0, 10)
+	check(t, err)
+	equal(t, "live device got it", len(got), 1)
+	got, err = s.Fetch(ctx, id, 3, 0, 10)
+	check(t, err)
+	equal(t, "removed device got nothing", len(got), 0)
+}
