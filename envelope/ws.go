@@ -31,7 +31,8 @@ type session struct {
 	ws     *websocket.Conn
 	dev    auth.Device
 	conn   *conn
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the session (not the socket I/O)
+	io     context.Context    // socket I/O; outlives cancel until the close handshake
 
 	closeOnce sync.Once
 	closeCode websocket.StatusCode
@@ -90,9 +91,16 @@ func (ss *session) run(ctx context.Context) {
 	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Connected, Account: ss.dev.AccountID, Device: ss.dev.DeviceID, Conn: ss.conn.id}); err != nil {
 		s.log.WarnContext(ctx, "publish connect", "err", err)
 	}
+	// Socket I/O runs on io, which close() does not cancel: cancelling a
+	// read or write would drop the connection without our close code.
+	io, endIO := context.WithCancel(context.WithoutCancel(ctx))
+	defer endIO()
+	ss.io = io
 	if s.greet != nil {
 		for _, f := range s.greet(ctx, ss.dev) {
-			ss.conn.offer(f)
+			if ss.write(f) != nil {
+				return
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -101,13 +109,14 @@ func (ss *session) run(ctx context.Context) {
 	go func() { defer wg.Done(); ss.pingLoop(ctx) }()
 	ss.deliverLoop(ctx)
 	ss.cancel()
-	wg.Wait()
 	ss.closeOnce.Do(func() {}) // freeze the close code
 	_ = ss.ws.Close(ss.closeCode, ss.closeWhy)
+	endIO()
+	wg.Wait()
 }
 
-func (ss *session) write(ctx context.Context, b []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+func (ss *session) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(ss.io, writeTimeout)
 	defer cancel()
 	if err := ss.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -118,12 +127,12 @@ func (ss *session) write(ctx context.Context, b []byte) error {
 	return nil
 }
 
-func (ss *session) writeFrame(ctx context.Context, f *wire.Frame) error {
+func (ss *session) writeFrame(f *wire.Frame) error {
 	b, err := wire.Encode(f)
 	if err != nil {
 		return err
 	}
-	return ss.write(ctx, b)
+	return ss.write(b)
 }
 
 func (ss *session) inflightLen() int {
@@ -155,7 +164,7 @@ func (ss *session) deliverLoop(ctx context.Context) {
 				ss.mu.Lock()
 				ss.inflight[e.ID] = struct{}{}
 				ss.mu.Unlock()
-				if err := ss.writeFrame(ctx, &wire.Frame{Type: wire.TypeEnvelope, Envelope: toWire(e)}); err != nil {
+				if err := ss.writeFrame(&wire.Frame{Type: wire.TypeEnvelope, Envelope: toWire(e)}); err != nil {
 					return
 				}
 				cursor = e.Seq
@@ -165,7 +174,7 @@ func (ss *session) deliverLoop(ctx context.Context) {
 			}
 		}
 		if drained && !queueEmptySent {
-			if err := ss.writeFrame(ctx, &wire.Frame{Type: wire.TypeQueueEmpty}); err != nil {
+			if err := ss.writeFrame(&wire.Frame{Type: wire.TypeQueueEmpty}); err != nil {
 				return
 			}
 			queueEmptySent = true
@@ -176,7 +185,7 @@ func (ss *session) deliverLoop(ctx context.Context) {
 		case <-ss.conn.notify:
 		case <-ss.space:
 		case f := <-ss.conn.live:
-			if err := ss.write(ctx, f); err != nil {
+			if err := ss.write(f); err != nil {
 				return
 			}
 		}
@@ -194,24 +203,24 @@ func toWire(e *Stored) *wire.Envelope {
 func (ss *session) readLoop(ctx context.Context) {
 	defer ss.cancel()
 	for {
-		_, b, err := ss.ws.Read(ctx)
+		_, b, err := ss.ws.Read(ss.io)
 		if err != nil {
 			return
 		}
 		f, err := wire.Decode(b)
 		if err != nil {
-			if ss.writeFrame(ctx, errorFrame(api.CodeBadRequest, err.Error())) != nil {
+			if ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error())) != nil {
 				return
 			}
 			continue
 		}
 		switch f.Type {
 		case wire.TypeAck:
-			if err := ss.ack(ctx, f.ID); err != nil {
-				if ctx.Err() != nil {
+			if err := ss.ack(ss.io, f.ID); err != nil {
+				if ss.io.Err() != nil {
 					return
 				}
-				if ss.writeFrame(ctx, errorFrame(api.CodeBadRequest, err.Error())) != nil {
+				if ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error())) != nil {
 					return
 				}
 			}
@@ -220,7 +229,7 @@ func (ss *session) readLoop(ctx context.Context) {
 				return
 			}
 		default:
-			if ss.writeFrame(ctx, errorFrame(api.CodeBadRequest, "frame type "+f.Type+" is not sent by clients")) != nil {
+			if ss.writeFrame(errorFrame(api.CodeBadRequest, "frame type "+f.Type+" is not sent by clients")) != nil {
 				return
 			}
 		}
@@ -268,7 +277,7 @@ func (ss *session) send(ctx context.Context, f *wire.Frame) error {
 		}
 		out.Status, out.Result, out.Error = he.Status, nil, &he.Body
 	}
-	return ss.writeFrame(ctx, out)
+	return ss.writeFrame(out)
 }
 
 // pingLoop drops a peer that stops answering pings.
@@ -280,7 +289,7 @@ func (ss *session) pingLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, ss.s.cfg.PingInterval)
+			pctx, cancel := context.WithTimeout(ss.io, ss.s.cfg.PingInterval)
 			err := ss.ws.Ping(pctx)
 			cancel()
 			if err != nil {

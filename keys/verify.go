@@ -6,6 +6,7 @@ import (
 	"go.mau.fi/libsignal/ecc"
 
 	"github.com/hushmsg/hush/internal/api"
+	_ "github.com/hushmsg/hush/internal/signallog" // before any libsignal call
 )
 
 // Serialized key sizes: a type byte and the key.

@@ -203,3 +203,6 @@ func Stats(ctx context.Context, dataDir string) (map[string]int64, error) {
 	defer s.Close()
 	return s.Stats(ctx)
 }
+
+// Stats counts the rows of the node's store.
+func (n *Node) Stats(ctx context.Context) (map[string]int64, error) { return n.store.Stats(ctx) }

@@ -1,0 +1,365 @@
+// Package testkit starts in-process hushd nodes and speaks to them with raw
+// HTTP and WebSockets, for the server's own tests. It makes real keys and
+// real signatures (libsignal's curve25519, Go's ML-KEM) so that the server
+// checks exactly what it checks in production. Test-only: nothing in the
+// server binary imports it.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"crypto/mlkem"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.mau.fi/libsignal/ecc"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server"
+)
+
+// Node is a running in-process server.
+type Node struct {
+	URL     string
+	DataDir string
+	Node    *server.Node
+	stop    context.CancelFunc
+	done    chan error
+}
+
+// Start runs a node on a fresh data directory (or dataDir when set) with
+// test number +1555000xxxx=123456 for any number handed to TestNumber.
+func Start(t testing.TB, dataDir string, mutate func(*server.Config)) *Node {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	cfg := server.Defaults()
+	cfg.DataDir = dataDir
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Devices.TestNumbers = testNumbers
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	node := &Node{DataDir: dataDir, Node: n, stop: cancel, done: make(chan error, 1)}
+	go func() { node.done <- n.Serve(ctx) }()
+	addrFile := filepath.Join(dataDir, server.AddrFile)
+	WaitFor(t, "hushd address file", func() bool {
+		b, err := os.ReadFile(addrFile)
+		if err != nil {
+			return false
+		}
+		node.URL = strings.TrimSpace(string(b))
+		return node.URL != ""
+	})
+	t.Cleanup(node.Stop)
+	return node
+}
+
+// Stop drains the node and waits for it.
+func (n *Node) Stop() {
+	if n.stop == nil {
+		return
+	}
+	n.stop()
+	n.stop = nil
+	<-n.done
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// WaitFor polls cond until it holds, failing the test after a generous
+// deadline (a hang, not a speed limit).
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCode is the fixed code of every TestNumber.
+const TestCode = "123456"
+
+var testNumbers = map[string]string{}
+
+var numberSeq atomic.Int64
+
+func init() {
+	for i := range 2000 {
+		testNumbers[fmt.Sprintf("+1555%07d", i)] = TestCode
+	}
+}
+
+// TestNumber returns a fresh test number with the fixed code TestCode.
+func TestNumber() string {
+	return fmt.Sprintf("+1555%07d", numberSeq.Add(1)%2000)
+}
+
+// Identity is an account's identity key pair.
+type Identity struct{ Pair *ecc.ECKeyPair }
+
+// NewIdentity makes a fresh identity key pair.
+func NewIdentity(t testing.TB) Identity {
+	kp, err := ecc.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Identity{kp}
+}
+
+// Public returns the serialized public identity key.
+func (id Identity) Public() []byte { return id.Pair.PublicKey().Serialize() }
+
+// Sign signs msg with the identity key.
+func (id Identity) Sign(msg []byte) []byte {
+	sig := ecc.CalculateSignature(id.Pair.PrivateKey(), msg)
+	return sig[:]
+}
+
+// ECKey returns a fresh serialized curve25519 public key.
+func ECKey(t testing.TB) []byte {
+	kp, err := ecc.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp.PublicKey().Serialize()
+}
+
+// SignedEC returns a signed EC prekey.
+func (id Identity) SignedEC(t testing.TB, keyID uint32) api.SignedPreKey {
+	pub := ECKey(t)
+	return api.SignedPreKey{KeyID: keyID, PublicKey: pub, Signature: id.Sign(pub)}
+}
+
+// SignedPQ returns a signed ML-KEM-1024 prekey.
+func (id Identity) SignedPQ(t testing.TB, keyID uint32) api.SignedPreKey {
+	dk, err := mlkem.GenerateKey1024()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := append([]byte{0x08}, dk.EncapsulationKey().Bytes()...)
+	return api.SignedPreKey{KeyID: keyID, PublicKey: pub, Signature: id.Sign(pub)}
+}
+
+// DeviceKeys returns valid keys for a new device.
+func (id Identity) DeviceKeys(t testing.TB, reg uint32) api.DeviceKeys {
+	return api.DeviceKeys{RegistrationID: reg, SignedPreKey: id.SignedEC(t, 1), PQLastResortPreKey: id.SignedPQ(t, 1), Name: "test"}
+}
+
+// Device is a registered device with its credential.
+type Device struct {
+	api.Credentials
+	Identity       Identity
+	RegistrationID uint32
+	Number         string
+}
+
+// User returns the Basic-auth user.
+func (d *Device) User() string { return fmt.Sprintf("%s.%d", d.AccountID, d.DeviceID) }
+
+// Register registers a fresh test number and returns its primary device.
+func (n *Node) Register(t testing.TB) *Device {
+	t.Helper()
+	id := NewIdentity(t)
+	number := TestNumber()
+	req := api.Verify{Number: number, Code: TestCode, IdentityKey: id.Public(), DeviceKeys: id.DeviceKeys(t, 1)}
+	var creds api.Credentials
+	n.MustDo(t, nil, "POST", "/v1/registration/verify", req, http.StatusOK, &creds)
+	return &Device{Credentials: creds, Identity: id, RegistrationID: 1, Number: number}
+}
+
+// Link adds a device to primary's account with registration id reg.
+func (n *Node) Link(t testing.TB, primary *Device, reg uint32) *Device {
+	t.Helper()
+	var pc api.ProvisioningCode
+	n.MustDo(t, primary, "POST", "/v1/devices/provisioning_code", nil, http.StatusOK, &pc)
+	var creds api.Credentials
+	n.MustDo(t, nil, "POST", "/v1/devices/link", api.Link{AccountID: primary.AccountID, ProvisioningCode: pc.Code,
+		DeviceKeys: primary.Identity.DeviceKeys(t, reg)}, http.StatusOK, &creds)
+	return &Device{Credentials: creds, Identity: primary.Identity, RegistrationID: reg, Number: primary.Number}
+}
+
+// Do sends a request as dev (nil: no credential). body may be nil, a
+// []byte sent as is, or a value encoded as JSON. It returns the status and
+// the raw answer.
+func (n *Node) Do(t testing.TB, dev *Device, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, n.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if dev != nil {
+		req.SetBasicAuth(dev.User(), dev.Password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// MustDo is Do that fails unless the status is want, decoding the answer
+// into out when out is not nil.
+func (n *Node) MustDo(t testing.TB, dev *Device, method, path string, body any, want int, out any) {
+	t.Helper()
+	status, b := n.Do(t, dev, method, path, body)
+	if status != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, status, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+}
+
+// Expect does a request and checks both the status and the error code.
+func (n *Node) Expect(t testing.TB, dev *Device, method, path string, body any, status int, code string) api.Error {
+	t.Helper()
+	got, b := n.Do(t, dev, method, path, body)
+	var e api.Error
+	_ = json.Unmarshal(b, &e)
+	if got != status || e.Code != code {
+		t.Fatalf("%s %s: got %d %q, want %d %q (%s)", method, path, got, e.Code, status, code, b)
+	}
+	return e
+}
+
+// Socket is a device's message WebSocket.
+type Socket struct {
+	C *websocket.Conn
+	t testing.TB
+}
+
+// Connect opens dev's message socket.
+func (n *Node) Connect(t testing.TB, dev *Device) *Socket {
+	t.Helper()
+	s, resp, err := n.Dial(dev)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial websocket: %v (status %d)", err, status)
+	}
+	s.t = t
+	t.Cleanup(func() { s.C.CloseNow() })
+	return s
+}
+
+// Dial opens dev's message socket and returns the error, if any.
+func (n *Node) Dial(dev *Device) (*Socket, *http.Response, error) {
+	h := http.Header{}
+	auth := base64.StdEncoding.EncodeToString([]byte(dev.User() + ":" + dev.Password))
+	h.Set("Authorization", "Basic "+auth)
+	c, resp, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(n.URL, "http")+"/v1/websocket",
+		&websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		return nil, resp, err
+	}
+	c.SetReadLimit(wire.MaxFrameSize)
+	return &Socket{C: c}, resp, nil
+}
+
+// Read returns the next frame, failing the test if none comes in 30 s.
+func (s *Socket) Read() *wire.Frame {
+	s.t.Helper()
+	f, err := s.ReadErr(30 * time.Second)
+	if err != nil {
+		s.t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+// ReadErr returns the next frame or the error that ended the socket.
+func (s *Socket) ReadErr(wait time.Duration) (*wire.Frame, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, b, err := s.C.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return wire.Decode(b)
+}
+
+// Write sends a frame.
+func (s *Socket) Write(f *wire.Frame) {
+	s.t.Helper()
+	b, err := wire.Encode(f)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.C.Write(context.Background(), websocket.MessageText, b); err != nil {
+		s.t.Fatalf("write frame: %v", err)
+	}
+}
+
+// Ack acknowledges an envelope.
+func (s *Socket) Ack(id string) { s.Write(&wire.Frame{Type: wire.TypeAck, ID: id}) }
+
+// CloseStatus waits for the socket to end and returns its close code.
+func (s *Socket) CloseStatus() websocket.StatusCode {
+	for {
+		if _, err := s.ReadErr(30 * time.Second); err != nil {
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// Send builds a send from sender to every device in to (the destination's
+// devices and the sender's other devices, with their registration ids).
+func Send(dest string, content []byte, to ...*Device) api.Send {
+	s := api.Send{Destination: dest}
+	for _, d := range to {
+		s.Messages = append(s.Messages, api.OutgoingMessage{AccountID: d.AccountID, DeviceID: d.DeviceID, RegistrationID: d.RegistrationID, Type: 3, Content: content})
+	}
+	return s
+}
