@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Go benchmarks of the hot paths, with allocations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go test -run '^$' -bench . -benchmem -count "${COUNT:-1}" ./...

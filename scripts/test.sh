@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's test command: lint, then every test with the race detector.
+# Under CI=true nothing that needs a service may skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/lint.sh
+go test -race -count=1 -timeout 15m ./...
