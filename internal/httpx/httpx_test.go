@@ -1,0 +1,95 @@
+package httpx
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+type body struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+	Data  []byte `json:"data"`
+}
+
+func decode(in, contentType string, limit int64) error {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(in))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	var b body
+	return DecodeJSON(httptest.NewRecorder(), r, limit, &b)
+}
+
+func TestDecodeJSON(t *testing.T) {
+	tests := []struct {
+		name, in, ct string
+		status       int
+		code         string
+	}{
+		{"ok", `{"name":"a","count":1}`, "application/json", 0, ""},
+		{"ok with charset", `{"name":"a"}`, "application/json; charset=utf-8", 0, ""},
+		{"no content type", `{"name":"a"}`, "", 0, ""},
+		{"form", `name=a`, "application/x-www-form-urlencoded", 415, "unsupported_media"},
+		{"empty", ``, "application/json", 400, "invalid_json"},
+		{"truncated", `{"name":`, "application/json", 400, "invalid_json"},
+		{"wrong type", `{"count":"x"}`, "application/json", 400, "invalid_json"},
+		{"bad base64", `{"data":"***"}`, "application/json", 400, "invalid_json"},
+		{"trailing", `{"name":"a"} {}`, "application/json", 400, "invalid_json"},
+		{"too large", `{"name":"` + strings.Repeat("a", 200) + `"}`, "application/json", 413, "payload_too_large"},
+		{"array", `[]`, "application/json", 400, "invalid_json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := decode(tt.in, tt.ct, 100)
+			if tt.status == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			var he *Error
+			if !errors.As(err, &he) || he.Status != tt.status || he.Body.Code != tt.code {
+				t.Fatalf("err = %v, want %d %s", err, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+// FuzzDecodeJSON: whatever the body, the decoder answers a 4xx *Error or nil.
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add(`{"name":"a","count":1,"data":"AA=="}`)
+	f.Add(`{"count":1e999}`)
+	f.Add(`{"data":null}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		err := decode(in, "application/json", 1<<10)
+		if err == nil {
+			return
+		}
+		var he *Error
+		if !errors.As(err, &he) || he.Status < 400 || he.Status >= 500 {
+			t.Fatalf("body %q: err = %v, want a 4xx", in, err)
+		}
+	})
+}
+
+func TestRouterErrors(t *testing.T) {
+	r := NewRouter(nil)
+	r.Handle("GET /x", func(w http.ResponseWriter, _ *http.Request) error { return nil })
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/x", 200},
+		{"POST", "/x", 405},
+		{"GET", "/y", 404},
+	} {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.status {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, rec.Code, tt.status)
+		}
+	}
+}
