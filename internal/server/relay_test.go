@@ -580,3 +580,18 @@ func TestReRegistrationRemovesOldDevices(t *testing.T) {
 	n.MustDo(t, &testkit.Device{Credentials: creds}, "GET", "/v1/keys/"+alice.AccountID+"/*", nil, http.StatusOK, &b)
 	equal(t, "new identity key", string(b.IdentityKey), string(id.Public()))
 }
+
+func TestShutdownTellsDevicesToReconnect(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", nil)
+	bob := n.Register(t)
+	ws := n.Connect(t, bob)
+	skipKeysLow(t, ws)
+	stopped := make(chan struct{})
+	go func() { n.Stop(); close(stopped) }()
+	equal(t, "close code", ws.CloseStatus(), websocket.StatusCode(wire.CloseShuttingDown))
+	<-stopped
+	if _, err := os.Stat(filepath.Join(n.DataDir, server.AddrFile)); !os.IsNotExist(err) {
+		t.Fatalf("address file left behind: %v", err)
+	}
+}
