@@ -34,7 +34,7 @@ func parseUser(user string) (auth.Device, bool) {
 		return auth.Device{}, false
 	}
 	n, err := strconv.ParseUint(dev, 10, 32)
-	if err != nil || n == 0 {
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != dev {
 		return auth.Device{}, false
 	}
 	return auth.Device{AccountID: acct, DeviceID: uint32(n)}, true

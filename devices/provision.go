@@ -20,6 +20,9 @@ const maxProvisioningMessage = 64 << 10
 // the primary's provisioning message to it. Nothing is stored: the address
 // lives as long as the socket.
 func (s *Service) handleProvisioningSocket(w http.ResponseWriter, r *http.Request) error {
+	if err := httpx.CheckUpgrade(r); err != nil {
+		return err
+	}
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return nil // Accept has answered the client already
@@ -70,8 +73,11 @@ func (s *Service) handleProvision(w http.ResponseWriter, r *http.Request) error 
 	if err := httpx.DecodeJSON(w, r, 2*maxProvisioningMessage, &req); err != nil {
 		return err
 	}
-	if len(req.Body) == 0 || len(req.Body) > maxProvisioningMessage {
-		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "body must hold 1 to %d bytes", maxProvisioningMessage)
+	switch {
+	case len(req.Body) == 0:
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "body must not be empty")
+	case len(req.Body) > maxProvisioningMessage:
+		return httpx.Errorf(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "body larger than %d bytes", maxProvisioningMessage)
 	}
 	s.mu.Lock()
 	ch, ok := s.waiting[r.PathValue("address")]

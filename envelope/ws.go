@@ -46,6 +46,9 @@ type session struct {
 
 func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
 	dev, _ := auth.From(r.Context())
+	if err := httpx.CheckUpgrade(r); err != nil {
+		return err
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return nil // Accept answered the client already

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,4 +142,30 @@ func AccountID(s string) (string, error) {
 		return "", Errorf(http.StatusBadRequest, api.CodeBadRequest, "malformed account id")
 	}
 	return s, nil
+}
+
+// CheckUpgrade answers a request that is not a proper WebSocket upgrade with
+// our JSON error, before the WebSocket library would answer in plain text.
+func CheckUpgrade(r *http.Request) error {
+	hasToken := func(header, token string) bool {
+		for _, v := range r.Header.Values(header) {
+			for _, part := range strings.Split(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(part), token) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !hasToken("Connection", "upgrade") || !hasToken("Upgrade", "websocket") {
+		return Errorf(http.StatusUpgradeRequired, api.CodeBadRequest, "this route is a WebSocket: send an upgrade request")
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return Errorf(http.StatusBadRequest, api.CodeBadRequest, "Sec-WebSocket-Version must be 13")
+	}
+	key, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-WebSocket-Key"))
+	if err != nil || len(key) != 16 {
+		return Errorf(http.StatusBadRequest, api.CodeBadRequest, "Sec-WebSocket-Key must be 16 bytes in base64")
+	}
+	return nil
 }

@@ -7,9 +7,8 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/devices"
-	"github.com/hushmsg/hush/envelope"
 	"github.com/hushmsg/hush/internal/api"
-	"github.com/hushmsg/hush/keys"
+	"github.com/hushmsg/hush/internal/storeutil"
 )
 
 func notFound(err, with error) error {
@@ -88,7 +87,7 @@ func (s *Store) Register(ctx context.Context, number, newID string, identityKey 
 
 func insertDevice(ctx context.Context, tx *sql.Tx, account string, id uint32, d devices.NewDevice) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO devices (account_id, device_id, password_hash, registration_id, name, created, last_seen_day)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, account, id, d.PasswordHash, d.RegistrationID, d.Name, d.Created.Unix(), dayOf(d.Created)); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, account, id, d.PasswordHash, d.RegistrationID, d.Name, d.Created.Unix(), storeutil.DayOf(d.Created)); err != nil {
 		return err
 	}
 	if err := putSigned(ctx, tx, account, id, "ec", &d.SignedPreKey); err != nil {
@@ -96,8 +95,6 @@ func insertDevice(ctx context.Context, tx *sql.Tx, account string, id uint32, d 
 	}
 	return putSigned(ctx, tx, account, id, "pq", &d.PQLastResortPreKey)
 }
-
-func dayOf(t time.Time) int64 { return t.UTC().Truncate(24 * time.Hour).Unix() }
 
 func putSigned(ctx context.Context, tx *sql.Tx, account string, device uint32, kind string, k *api.SignedPreKey) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO signed_prekeys (account_id, device_id, kind, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)
@@ -111,20 +108,9 @@ func (s *Store) IdentityKey(ctx context.Context, accountID string) ([]byte, erro
 	var ik []byte
 	err := s.r.QueryRowContext(ctx, `SELECT identity_key FROM accounts WHERE account_id = ?`, accountID).Scan(&ik)
 	if errors.Is(err, sql.ErrNoRows) {
-		// The same sentinel text in both packages: callers test their own.
-		return nil, errNoAccount
+		return nil, storeutil.ErrNoAccount
 	}
 	return ik, mapErr(err)
-}
-
-// errNoAccount matches both devices.ErrNotFound and keys.ErrNotFound.
-var errNoAccount = multiNotFound{}
-
-type multiNotFound struct{}
-
-func (multiNotFound) Error() string { return "account not found" }
-func (multiNotFound) Is(target error) bool {
-	return target == devices.ErrNotFound || target == keys.ErrNotFound || target == envelope.ErrNotFound
 }
 
 // AccountByNumber implements devices.Store.

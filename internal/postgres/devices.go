@@ -1,0 +1,220 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hushmsg/hush/devices"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/storeutil"
+)
+
+func notFound(err, with error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return with
+	}
+	return mapErr(err)
+}
+
+// PutRegistrationCode implements devices.Store.
+func (s *Store) PutRegistrationCode(ctx context.Context, number string, c devices.RegistrationCode) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO registration_codes (number, code_hash, expires, attempts) VALUES ($1, $2, $3, 0)
+		ON CONFLICT (number) DO UPDATE SET code_hash = excluded.code_hash, expires = excluded.expires, attempts = 0`,
+		number, c.Hash, c.Expires.Unix())
+	return mapErr(err)
+}
+
+// RegistrationCode implements devices.Store.
+func (s *Store) RegistrationCode(ctx context.Context, number string) (devices.RegistrationCode, error) {
+	var c devices.RegistrationCode
+	var exp int64
+	err := s.pool.QueryRow(ctx, `SELECT code_hash, expires, attempts FROM registration_codes WHERE number = $1`, number).Scan(&c.Hash, &exp, &c.Attempts)
+	if err != nil {
+		return c, notFound(err, devices.ErrNotFound)
+	}
+	c.Expires = time.Unix(exp, 0)
+	return c, nil
+}
+
+// CountCodeAttempt implements devices.Store.
+func (s *Store) CountCodeAttempt(ctx context.Context, number string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE registration_codes SET attempts = attempts + 1 WHERE number = $1`, number)
+	return mapErr(err)
+}
+
+// Register implements devices.Store.
+func (s *Store) Register(ctx context.Context, number, newID string, identityKey []byte, primary devices.NewDevice) (string, error) {
+	account := newID
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// Two registrations of one number queue here instead of racing.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, number); err != nil {
+			return err
+		}
+		var existing string
+		err := tx.QueryRow(ctx, `SELECT account_id FROM numbers WHERE number = $1`, number).Scan(&existing)
+		switch {
+		case err == nil:
+			account = existing
+			// Devices cascade to their keys and envelopes.
+			for _, q := range []string{
+				`DELETE FROM devices WHERE account_id = $1`,
+				`DELETE FROM provisioning_codes WHERE account_id = $1`,
+			} {
+				if _, err := tx.Exec(ctx, q, account); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE accounts SET identity_key = $1, next_device_id = 2 WHERE account_id = $2`, identityKey, account); err != nil {
+				return err
+			}
+		case errors.Is(err, pgx.ErrNoRows):
+			if _, err := tx.Exec(ctx, `INSERT INTO accounts (account_id, identity_key, next_device_id, created) VALUES ($1, $2, 2, $3)`,
+				account, identityKey, primary.Created.Unix()); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO numbers (number, account_id) VALUES ($1, $2)`, number, account); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		if err := insertDevice(ctx, tx, account, 1, primary); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM registration_codes WHERE number = $1`, number)
+		return err
+	})
+	return account, err
+}
+
+func insertDevice(ctx context.Context, tx pgx.Tx, account string, id uint32, d devices.NewDevice) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO devices (account_id, device_id, password_hash, registration_id, name, created, last_seen_day)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, account, id, d.PasswordHash, d.RegistrationID, d.Name, d.Created.Unix(), storeutil.DayOf(d.Created)); err != nil {
+		return err
+	}
+	if err := putSigned(ctx, tx, account, id, "ec", &d.SignedPreKey); err != nil {
+		return err
+	}
+	return putSigned(ctx, tx, account, id, "pq", &d.PQLastResortPreKey)
+}
+
+func putSigned(ctx context.Context, tx pgx.Tx, account string, device uint32, kind string, k *api.SignedPreKey) error {
+	_, err := tx.Exec(ctx, `INSERT INTO signed_prekeys (account_id, device_id, kind, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (account_id, device_id, kind) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key, signature = excluded.signature`,
+		account, device, kind, k.KeyID, k.PublicKey, k.Signature)
+	return err
+}
+
+// IdentityKey implements devices.Store and keys.Store.
+func (s *Store) IdentityKey(ctx context.Context, accountID string) ([]byte, error) {
+	var ik []byte
+	err := s.pool.QueryRow(ctx, `SELECT identity_key FROM accounts WHERE account_id = $1`, accountID).Scan(&ik)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, storeutil.ErrNoAccount
+	}
+	return ik, mapErr(err)
+}
+
+// AccountByNumber implements devices.Store.
+func (s *Store) AccountByNumber(ctx context.Context, number string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT account_id FROM numbers WHERE number = $1`, number).Scan(&id)
+	return id, notFound(err, devices.ErrNotFound)
+}
+
+// Credential implements devices.Store.
+func (s *Store) Credential(ctx context.Context, accountID string, deviceID uint32) (devices.Credential, error) {
+	var c devices.Credential
+	err := s.pool.QueryRow(ctx, `SELECT password_hash, last_seen_day FROM devices WHERE account_id = $1 AND device_id = $2`,
+		accountID, deviceID).Scan(&c.PasswordHash, &c.LastSeenDay)
+	return c, notFound(err, devices.ErrNotFound)
+}
+
+// TouchDevice implements devices.Store.
+func (s *Store) TouchDevice(ctx context.Context, accountID string, deviceID uint32, day int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE devices SET last_seen_day = $1 WHERE account_id = $2 AND device_id = $3 AND last_seen_day < $1`,
+		day, accountID, deviceID)
+	return mapErr(err)
+}
+
+// Devices implements devices.Store.
+func (s *Store) Devices(ctx context.Context, accountID string) ([]devices.Device, error) {
+	rows, err := s.pool.Query(ctx, `SELECT device_id, registration_id, name, created, last_seen_day FROM devices WHERE account_id = $1 ORDER BY device_id`, accountID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	var out []devices.Device
+	var created int64
+	defer rows.Close()
+	for rows.Next() {
+		var d devices.Device
+		if err := rows.Scan(&d.ID, &d.RegistrationID, &d.Name, &created, &d.LastSeenDay); err != nil {
+			return nil, err
+		}
+		d.Created = time.Unix(created, 0)
+		out = append(out, d)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// AddDevice implements devices.Store.
+func (s *Store) AddDevice(ctx context.Context, accountID string, d devices.NewDevice, maxDevices int) (uint32, error) {
+	var id uint32
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The account row lock serializes linking on one account.
+		if err := tx.QueryRow(ctx, `SELECT next_device_id FROM accounts WHERE account_id = $1 FOR UPDATE`, accountID).Scan(&id); err != nil {
+			return notFound(err, devices.ErrNotFound)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM devices WHERE account_id = $1`, accountID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= maxDevices {
+			return devices.ErrTooManyDevices
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET next_device_id = next_device_id + 1 WHERE account_id = $1`, accountID); err != nil {
+			return err
+		}
+		return insertDevice(ctx, tx, accountID, id, d)
+	})
+	return id, err
+}
+
+// RemoveDevice implements devices.Store.
+func (s *Store) RemoveDevice(ctx context.Context, accountID string, deviceID uint32) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM devices WHERE account_id = $1 AND device_id = $2`, accountID, deviceID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return devices.ErrNotFound
+	}
+	return nil
+}
+
+// PutProvisioningCode implements devices.Store.
+func (s *Store) PutProvisioningCode(ctx context.Context, accountID string, hash []byte, expires time.Time) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM provisioning_codes WHERE account_id = $1 AND expires < $2`, accountID, time.Now().Unix()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO provisioning_codes (account_id, code_hash, expires) VALUES ($1, $2, $3)`, accountID, hash, expires.Unix())
+		return err
+	})
+}
+
+// TakeProvisioningCode implements devices.Store.
+func (s *Store) TakeProvisioningCode(ctx context.Context, accountID string, hash []byte, now time.Time) (bool, error) {
+	var expires int64
+	err := s.pool.QueryRow(ctx, `DELETE FROM provisioning_codes WHERE account_id = $1 AND code_hash = $2 RETURNING expires`, accountID, hash).Scan(&expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mapErr(err)
+	}
+	return now.Unix() <= expires, nil
+}
