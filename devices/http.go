@@ -2,7 +2,6 @@ package devices
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -33,11 +32,11 @@ func parseUser(user string) (auth.Device, bool) {
 	if _, err := httpx.AccountID(acct); err != nil {
 		return auth.Device{}, false
 	}
-	n, err := strconv.ParseUint(dev, 10, 32)
-	if err != nil || n == 0 || strconv.FormatUint(n, 10) != dev {
+	n, ok := httpx.ParseDeviceID(dev)
+	if !ok {
 		return auth.Device{}, false
 	}
-	return auth.Device{AccountID: acct, DeviceID: uint32(n)}, true
+	return auth.Device{AccountID: acct, DeviceID: n}, true
 }
 
 // Middleware authenticates the request's device by HTTP Basic auth and puts
@@ -119,11 +118,11 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request) error {
 	dev, _ := auth.From(r.Context())
-	n, err := strconv.ParseUint(r.PathValue("device_id"), 10, 32)
-	if err != nil || n == 0 {
-		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "device_id must be a positive number")
+	n, ok := httpx.ParseDeviceID(r.PathValue("device_id"))
+	if !ok {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "device_id must be a number from 1 to %d", httpx.MaxDeviceID)
 	}
-	if err := s.Remove(r.Context(), dev, uint32(n)); err != nil {
+	if err := s.Remove(r.Context(), dev, n); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -12,7 +12,9 @@ import (
 	"math/big"
 	"net/http"
 	"sync"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -130,8 +132,8 @@ func checkDeviceKeys(identityKey []byte, d *api.DeviceKeys) error {
 	if d.RegistrationID < 1 || d.RegistrationID > 16380 {
 		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "registration_id must be 1..16380")
 	}
-	if len(d.Name) > 256 || !utf8.ValidString(d.Name) {
-		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "name must be valid UTF-8 of at most 256 bytes")
+	if len(d.Name) > 256 || !utf8.ValidString(d.Name) || strings.ContainsFunc(d.Name, unicode.IsControl) {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "name must be valid UTF-8 of at most 256 bytes without control characters")
 	}
 	if err := keys.CheckSigned(identityKey, "signed_prekey", &d.SignedPreKey, false); err != nil {
 		return err

@@ -133,8 +133,8 @@ func (s *Service) checkMessages(sender auth.Device, dest string, msgs []api.Outg
 		switch {
 		case acct != dest && acct != sender.AccountID:
 			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: account_id must be the destination or the sender's own", i)
-		case m.DeviceID == 0:
-			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: device_id must be positive", i)
+		case m.DeviceID == 0 || m.DeviceID > httpx.MaxDeviceID:
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: device_id must be 1..%d", i, httpx.MaxDeviceID)
 		case m.Type < 1 || m.Type > 255:
 			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages[%d]: type must be 1..255", i)
 		case len(m.Content) == 0:

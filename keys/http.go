@@ -2,7 +2,6 @@ package keys
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
@@ -47,11 +46,11 @@ func (s *Service) handleBundle(w http.ResponseWriter, r *http.Request) error {
 	}
 	var device uint32
 	if d := r.PathValue("device_id"); d != "*" {
-		n, err := strconv.ParseUint(d, 10, 32)
-		if err != nil || n == 0 {
-			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "device_id must be a positive number or *")
+		n, ok := httpx.ParseDeviceID(d)
+		if !ok {
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "device_id must be * or a number from 1 to %d", httpx.MaxDeviceID)
 		}
-		device = uint32(n)
+		device = n
 	}
 	b, err := s.Bundle(r.Context(), dev, account, device)
 	if err != nil {

@@ -78,6 +78,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *string) {
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (SQLite database, dev SMS outbox)")
+	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://...); empty: SQLite in the data directory")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve the public API on (host:port; port 0 picks one)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
@@ -124,10 +125,11 @@ func newLogger(format string) (*slog.Logger, error) {
 func stats(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("hushd stats", flag.ContinueOnError)
 	data := fs.String("data", server.Defaults().DataDir, "data directory")
+	db := fs.String("db", "", "PostgreSQL URL; empty: SQLite in the data directory")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := server.Stats(ctx, *data)
+	st, err := server.Stats(ctx, *db, *data)
 	if err != nil {
 		return err
 	}

@@ -169,3 +169,15 @@ func CheckUpgrade(r *http.Request) error {
 	}
 	return nil
 }
+
+// MaxDeviceID bounds device ids everywhere (they fit a signed 32-bit column).
+const MaxDeviceID = 1<<31 - 1
+
+// ParseDeviceID parses a device id in canonical decimal form, 1..MaxDeviceID.
+func ParseDeviceID(s string) (uint32, bool) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 || n > MaxDeviceID || strconv.FormatUint(n, 10) != s {
+		return 0, false
+	}
+	return uint32(n), true
+}

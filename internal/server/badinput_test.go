@@ -592,6 +592,8 @@ func TestBadInputDevices(t *testing.T) {
 	add("signed_prekey by another identity", link(func(l *api.Link) { l.SignedPreKey = other.SignedEC(t, 1) }), http.StatusUnprocessableEntity, api.CodeBadSignature)
 	add("pq_last_resort signature flipped", link(func(l *api.Link) { l.PQLastResortPreKey = biFlip(l.PQLastResortPreKey) }), http.StatusUnprocessableEntity, api.CodeBadSignature)
 	add("name of 257 bytes", link(func(l *api.Link) { l.Name = strings.Repeat("x", 257) }), http.StatusBadRequest, api.CodeBadRequest)
+	add("name with NUL", link(func(l *api.Link) { l.Name = "a\x00b" }), http.StatusBadRequest, api.CodeBadRequest)
+	add("name with a control character", link(func(l *api.Link) { l.Name = "a\x1bb" }), http.StatusBadRequest, api.CodeBadRequest)
 	add("name of 65 four-byte runes", link(func(l *api.Link) { l.Name = strings.Repeat("𝄞", 65) }), http.StatusBadRequest, api.CodeBadRequest)
 
 	del := func(name, id string, status int, code string) {
@@ -606,7 +608,8 @@ func TestBadInputDevices(t *testing.T) {
 	}
 	del("primary", "1", http.StatusForbidden, api.CodeForbidden)
 	del("unknown", "9", http.StatusNotFound, api.CodeNotFound)
-	del("unknown max uint32", "4294967295", http.StatusNotFound, api.CodeNotFound)
+	del("above the device id range", "4294967295", http.StatusBadRequest, api.CodeBadRequest)
+	del("unknown, top of the range", "2147483647", http.StatusNotFound, api.CodeNotFound)
 	cases = append(cases,
 		biCase{name: "list/wrong method", as: alice, method: "POST", path: "/v1/devices", status: http.StatusMethodNotAllowed, code: api.CodeMethodNotAllowed},
 		biCase{name: "provisioning_code/wrong method", as: alice, method: "GET", path: "/v1/devices/provisioning_code", status: http.StatusMethodNotAllowed, code: api.CodeMethodNotAllowed},
@@ -623,7 +626,7 @@ func TestBadInputDevices(t *testing.T) {
 
 	t.Run("control: the code still links, odd names kept as they are", func(t *testing.T) {
 		l := link(nil)
-		l.Name = "\u200f\u0661\x00\uff0b \u202e" + strings.Repeat("é", 120)
+		l.Name = "\u200f\u0661\uff0b \u202e" + strings.Repeat("é", 120)
 		var creds api.Credentials
 		n.MustDo(t, nil, "POST", linkPath, l, http.StatusOK, &creds)
 		biEqual(t, "new device id", creds.DeviceID, uint32(3))
@@ -811,7 +814,8 @@ func TestBadInputKeys(t *testing.T) {
 	bundle("unknown account", biUnknownAccount, "1", http.StatusNotFound, api.CodeNotFound)
 	bundle("unknown account, all devices", biUnknownAccount, "*", http.StatusNotFound, api.CodeNotFound)
 	bundle("unknown device", alice.AccountID, "9", http.StatusNotFound, api.CodeNotFound)
-	bundle("unknown device max uint32", alice.AccountID, "4294967295", http.StatusNotFound, api.CodeNotFound)
+	bundle("device above the id range", alice.AccountID, "4294967295", http.StatusBadRequest, api.CodeBadRequest)
+	bundle("unknown device, top of the range", alice.AccountID, "2147483647", http.StatusNotFound, api.CodeNotFound)
 	cases = append(cases,
 		biCase{name: "bundle/no device", as: bob, method: "GET", path: "/v1/keys/" + alice.AccountID, status: http.StatusNotFound, code: api.CodeNotFound},
 		biCase{name: "bundle/wrong method", as: bob, method: "PUT", path: "/v1/keys/" + alice.AccountID + "/1", body: valid, status: http.StatusMethodNotAllowed, code: api.CodeMethodNotAllowed},

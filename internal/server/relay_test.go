@@ -540,14 +540,11 @@ func TestExpiry(t *testing.T) {
 
 func TestRestartBetweenSendAndReceive(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	n := testkit.Start(t, dir, nil)
+	n := testkit.Start(t, "", nil)
 	alice, bob := n.Register(t), n.Register(t)
 	var res api.SendResult
 	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("survives"), bob), http.StatusOK, &res)
-	n.Stop()
-
-	n = testkit.Start(t, dir, nil)
+	n = n.Restart(t)
 	ws := n.Connect(t, bob)
 	for {
 		f := ws.Read()

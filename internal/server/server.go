@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,13 +23,16 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/postgres"
 	"github.com/hushmsg/hush/internal/sqlite"
 	"github.com/hushmsg/hush/keys"
 )
 
 // Config is everything a node needs.
 type Config struct {
-	DataDir         string
+	DataDir string
+	// DB is a postgres:// URL; empty means SQLite in DataDir.
+	DB              string
 	Listen          string
 	TLSCert, TLSKey string
 	ShutdownTimeout time.Duration
@@ -57,11 +61,33 @@ const (
 	OutboxFile = "dev-sms-outbox.txt"
 )
 
+// Store is everything a node keeps, on one backend.
+type Store interface {
+	devices.Store
+	keys.Store
+	envelope.Store
+	Ping(ctx context.Context) error
+	Stats(ctx context.Context) (map[string]int64, error)
+	Close() error
+}
+
+// OpenStore opens PostgreSQL when db is a postgres:// URL, else the SQLite
+// file in dataDir.
+func OpenStore(ctx context.Context, db, dataDir string) (Store, error) {
+	switch {
+	case db == "":
+		return sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return postgres.Open(ctx, db)
+	}
+	return nil, errors.New("--db must be a postgres:// URL (or empty for SQLite)")
+}
+
 // Node is a wired server.
 type Node struct {
 	cfg      Config
 	log      *slog.Logger
-	store    *sqlite.Store
+	store    Store
 	Router   *httpx.Router
 	Envelope *envelope.Service
 	Devices  *devices.Service
@@ -74,7 +100,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+	store, err := OpenStore(ctx, cfg.DB, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -190,13 +216,14 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// Stats opens the data directory's store and counts its rows.
-func Stats(ctx context.Context, dataDir string) (map[string]int64, error) {
-	path := filepath.Join(dataDir, DBFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no hushd database in %s: %w", dataDir, err)
+// Stats opens a node's store and counts its rows.
+func Stats(ctx context.Context, db, dataDir string) (map[string]int64, error) {
+	if db == "" {
+		if _, err := os.Stat(filepath.Join(dataDir, DBFile)); err != nil {
+			return nil, fmt.Errorf("no hushd database in %s: %w", dataDir, err)
+		}
 	}
-	s, err := sqlite.Open(ctx, path)
+	s, err := OpenStore(ctx, db, dataDir)
 	if err != nil {
 		return nil, err
 	}

@@ -28,19 +28,22 @@ import (
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/storetest"
 )
 
 // Node is a running in-process server.
 type Node struct {
 	URL     string
 	DataDir string
+	Cfg     server.Config
 	Node    *server.Node
 	stop    context.CancelFunc
 	done    chan error
 }
 
 // Start runs a node on a fresh data directory (or dataDir when set) with
-// test number +1555000xxxx=123456 for any number handed to TestNumber.
+// fixed codes for every TestNumber. With HUSH_TEST_STORE=postgres the node
+// runs on a fresh PostgreSQL database instead of SQLite.
 func Start(t testing.TB, dataDir string, mutate func(*server.Config)) *Node {
 	t.Helper()
 	if dataDir == "" {
@@ -50,9 +53,26 @@ func Start(t testing.TB, dataDir string, mutate func(*server.Config)) *Node {
 	cfg.DataDir = dataDir
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Devices.TestNumbers = testNumbers
+	if os.Getenv("HUSH_TEST_STORE") == "postgres" {
+		cfg.DB = storetest.PostgresURL(t)
+	}
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	return StartConfig(t, cfg)
+}
+
+// Restart stops n and starts a node with the same configuration and store.
+func (n *Node) Restart(t testing.TB) *Node {
+	t.Helper()
+	n.Stop()
+	return StartConfig(t, n.Cfg)
+}
+
+// StartConfig runs a node with cfg exactly.
+func StartConfig(t testing.TB, cfg server.Config) *Node {
+	t.Helper()
+	dataDir := cfg.DataDir
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := server.New(ctx, cfg, log)
@@ -60,7 +80,7 @@ func Start(t testing.TB, dataDir string, mutate func(*server.Config)) *Node {
 		cancel()
 		t.Fatal(err)
 	}
-	node := &Node{DataDir: dataDir, Node: n, stop: cancel, done: make(chan error, 1)}
+	node := &Node{DataDir: dataDir, Cfg: cfg, Node: n, stop: cancel, done: make(chan error, 1)}
 	go func() { node.done <- n.Serve(ctx) }()
 	addrFile := filepath.Join(dataDir, server.AddrFile)
 	WaitFor(t, "hushd address file", func() bool {
