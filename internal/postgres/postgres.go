@@ -131,7 +131,7 @@ func mapErr(err error) error {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exceptions
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash, cannot connect now
-			pe.Code == "53300", // too many connections
+			pe.Code == "53300",                     // too many connections
 			pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock: retry
 			return fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
 		}
