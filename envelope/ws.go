@@ -22,6 +22,7 @@ import (
 const (
 	fetchBatch   = 100
 	writeTimeout = 30 * time.Second
+	storeRetry   = time.Second // pause before fetching again from a store that is away
 )
 
 // session is one device's live WebSocket: a reader that takes acks and
@@ -155,6 +156,16 @@ func (ss *session) deliverLoop(ctx context.Context) {
 		if room := s.cfg.Window - ss.inflightLen(); room > 0 {
 			limit := min(room, fetchBatch)
 			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, cursor, limit)
+			if errors.Is(err, httpx.ErrUnavailable) {
+				// The store is away: keep the socket, retry after a pause.
+				s.log.WarnContext(ctx, "fetch mailbox: store unavailable; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(storeRetry):
+				}
+				continue
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.ErrorContext(ctx, "fetch mailbox", "account", ss.dev.AccountID, "device", ss.dev.DeviceID, "err", err)
