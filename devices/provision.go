@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 
 	"github.com/coder/websocket"
 
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
 )
 
@@ -39,6 +41,7 @@ func (s *Service) handleProvisioningSocket(w http.ResponseWriter, r *http.Reques
 	s.mu.Lock()
 	s.waiting[address] = ch
 	s.mu.Unlock()
+	defer s.bus.Watch(bus.ProvisionTopic(address))()
 	defer func() {
 		s.mu.Lock()
 		delete(s.waiting, address)
@@ -79,16 +82,31 @@ func (s *Service) handleProvision(w http.ResponseWriter, r *http.Request) error 
 	case len(req.Body) > maxProvisioningMessage:
 		return httpx.Errorf(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "body larger than %d bytes", maxProvisioningMessage)
 	}
-	s.mu.Lock()
-	ch, ok := s.waiting[r.PathValue("address")]
-	if ok {
-		delete(s.waiting, r.PathValue("address")) // one message per address
+	taken, err := s.bus.Deliver(r.Context(), bus.Event{Kind: bus.Provision, Conn: r.PathValue("address"), Payload: req.Body})
+	if err != nil {
+		return fmt.Errorf("relay provisioning message: %w", err)
 	}
-	s.mu.Unlock()
-	if !ok {
+	if !taken {
 		return httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no device waits at that provisioning address")
 	}
-	ch <- req.Body // buffered, and the address was taken out: never blocks
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// onProvision hands a provisioning message to the socket waiting here at
+// its address, if any; one message per address.
+func (s *Service) onProvision(e bus.Event) bool {
+	if e.Kind != bus.Provision {
+		return false
+	}
+	s.mu.Lock()
+	ch, ok := s.waiting[e.Conn]
+	if ok {
+		delete(s.waiting, e.Conn)
+	}
+	s.mu.Unlock()
+	if ok {
+		ch <- e.Payload // buffered, and the address was taken out: never blocks
+	}
+	return ok
 }

@@ -69,12 +69,12 @@ type Service struct {
 	codeNumber, codeAddr, verifyAddr, directory *ratelimit.Keyed
 
 	mu      sync.Mutex // guards the following fields
-	waiting map[string]chan []byte
+	waiting map[string]chan []byte // provisioning sockets on this node
 }
 
 // New returns a Service.
 func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger) *Service {
-	return &Service{
+	s := &Service{
 		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: time.Now,
 		codeNumber: ratelimit.New(cfg.CodePerNumber),
 		codeAddr:   ratelimit.New(cfg.CodePerAddress),
@@ -82,6 +82,8 @@ func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger) *S
 		directory:  ratelimit.New(cfg.DirectoryLimit),
 		waiting:    make(map[string]chan []byte),
 	}
+	b.Subscribe(s.onProvision)
+	return s
 }
 
 func hashSecret(parts ...string) []byte {

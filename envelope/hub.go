@@ -92,9 +92,22 @@ func (h *hub) matching(e bus.Event) []*conn {
 	return out
 }
 
-// onEvent routes a bus event; it never blocks.
-func (h *hub) onEvent(e bus.Event) {
-	for _, c := range h.matching(e) {
+// onEvent routes a bus event; it never blocks. It reports whether a
+// connection here took it.
+func (h *hub) onEvent(e bus.Event) bool {
+	switch e.Kind {
+	case bus.Provision:
+		return false
+	case bus.Resync:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, c := range h.conns {
+			c.poke()
+		}
+		return true
+	}
+	conns := h.matching(e)
+	for _, c := range conns {
 		switch e.Kind {
 		case bus.Mailbox:
 			c.poke()
@@ -108,6 +121,7 @@ func (h *hub) onEvent(e bus.Event) {
 			c.close(wire.CloseDeviceRemoved, "device removed")
 		}
 	}
+	return len(conns) > 0
 }
 
 // closeAll closes every connection, for shutdown.

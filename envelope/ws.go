@@ -90,6 +90,9 @@ func (ss *session) close(code int, why string) {
 
 func (ss *session) run(ctx context.Context) {
 	s := ss.s
+	// Watch before announcing, so that no event for this device is missed.
+	defer s.bus.Watch(bus.DeviceTopic(ss.dev.AccountID, ss.dev.DeviceID))()
+	defer s.bus.Watch(bus.AccountTopic(ss.dev.AccountID))()
 	s.hub.add(ss.conn)
 	defer s.hub.remove(ss.conn)
 	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Connected, Account: ss.dev.AccountID, Device: ss.dev.DeviceID, Conn: ss.conn.id}); err != nil {

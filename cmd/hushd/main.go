@@ -79,6 +79,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *string) {
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (SQLite database, dev SMS outbox)")
 	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://...); empty: SQLite in the data directory")
+	fs.StringVar(&cfg.NATS, "nats", "", "NATS URL (nats://host:4222) for delivery across nodes; empty: one node, in-process bus")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve the public API on (host:port; port 0 picks one)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")

@@ -32,7 +32,9 @@ import (
 type Config struct {
 	DataDir string
 	// DB is a postgres:// URL; empty means SQLite in DataDir.
-	DB              string
+	DB string
+	// NATS is a nats:// URL; empty means the in-process bus (one node).
+	NATS            string
 	Listen          string
 	TLSCert, TLSKey string
 	ShutdownTimeout time.Duration
@@ -93,6 +95,7 @@ type Node struct {
 	Devices  *devices.Service
 	Keys     *keys.Service
 	stopping atomic.Bool
+	closeBus func()
 }
 
 // New opens the store and wires the services.
@@ -104,8 +107,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := bus.NewLocal()
+	var b bus.Bus = bus.NewLocal()
 	n := &Node{cfg: cfg, log: log, store: store, Router: httpx.NewRouter(log)}
+	if cfg.NATS != "" {
+		nb, err := bus.DialNATS(cfg.NATS, log)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		b, n.closeBus = nb, nb.Close
+	}
 	sms := &devices.DevOutbox{Path: filepath.Join(cfg.DataDir, OutboxFile), Log: log}
 	n.Devices = devices.New(cfg.Devices, store, sms, b, log)
 	n.Keys = keys.New(cfg.Keys, store, b, log)
@@ -150,6 +161,9 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) error {
 // closes, all within ShutdownTimeout.
 func (n *Node) Serve(ctx context.Context) error {
 	defer n.store.Close()
+	if n.closeBus != nil {
+		defer n.closeBus()
+	}
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

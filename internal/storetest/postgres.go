@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/url"
 	"os"
 	"testing"
@@ -70,4 +71,28 @@ func redact(raw string) string {
 		return "(unparsable url)"
 	}
 	return u.Redacted()
+}
+
+// NATSURL returns the NATS server tests use (HUSH_TEST_NATS overrides
+// nats://127.0.0.1:4222). Without a reachable server the test is skipped,
+// except under CI=true, where it fails.
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("HUSH_TEST_NATS")
+	if u == "" {
+		u = "nats://127.0.0.1:4222"
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("HUSH_TEST_NATS: %v", err)
+	}
+	c, err := net.DialTimeout("tcp", parsed.Host, 5*time.Second)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("NATS unreachable at %s under CI=true: %v", parsed.Host, err)
+		}
+		t.Skipf("NATS unreachable (%v); set HUSH_TEST_NATS", err)
+	}
+	c.Close()
+	return u
 }
