@@ -68,7 +68,7 @@ type Service struct {
 
 	codeNumber, codeAddr, verifyAddr, directory *ratelimit.Keyed
 
-	mu      sync.Mutex // guards the following fields
+	mu      sync.Mutex             // guards the following fields
 	waiting map[string]chan []byte // provisioning sockets on this node
 }
 

@@ -25,7 +25,6 @@ func startCluster(t *testing.T, n int) []*testkit.Node {
 	return nodes
 }
 
-
 func TestClusterDeliversAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 3)
