@@ -43,6 +43,11 @@ type session struct {
 
 	mu       sync.Mutex // guards the following fields
 	inflight map[uuid.UUID]struct{}
+
+	// busy is held while a client frame is handled, so that the close
+	// handshake waits for an in-flight send to be answered.
+	busy    sync.Mutex
+	closing bool // guarded by busy
 }
 
 func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
@@ -112,11 +117,14 @@ func (ss *session) run(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); ss.readLoop(ctx) }()
+	go func() { defer wg.Done(); ss.readLoop() }()
 	go func() { defer wg.Done(); ss.pingLoop(ctx) }()
 	ss.deliverLoop(ctx)
 	ss.cancel()
 	ss.closeOnce.Do(func() {}) // freeze the close code
+	ss.busy.Lock()
+	ss.closing = true
+	ss.busy.Unlock()
 	_ = ss.ws.Close(ss.closeCode, ss.closeWhy)
 	endIO()
 	wg.Wait()
@@ -217,39 +225,46 @@ func toWire(e *Stored) *wire.Envelope {
 }
 
 // readLoop takes the client's frames until the socket ends.
-func (ss *session) readLoop(ctx context.Context) {
+func (ss *session) readLoop() {
 	defer ss.cancel()
 	for {
 		_, b, err := ss.ws.Read(ss.io)
 		if err != nil {
 			return
 		}
-		f, err := wire.Decode(b)
+		ss.busy.Lock()
+		if ss.closing {
+			ss.busy.Unlock()
+			return
+		}
+		err = ss.handle(b)
+		ss.busy.Unlock()
 		if err != nil {
-			if ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error())) != nil {
-				return
-			}
-			continue
+			return
 		}
-		switch f.Type {
-		case wire.TypeAck:
-			if err := ss.ack(ss.io, f.ID); err != nil {
-				if ss.io.Err() != nil {
-					return
-				}
-				if ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error())) != nil {
-					return
-				}
+	}
+}
+
+// handle takes one client frame; it returns an error only when the socket
+// is gone.
+func (ss *session) handle(b []byte) error {
+	f, err := wire.Decode(b)
+	if err != nil {
+		return ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error()))
+	}
+	switch f.Type {
+	case wire.TypeAck:
+		if err := ss.ack(ss.io, f.ID); err != nil {
+			if ss.io.Err() != nil {
+				return err
 			}
-		case wire.TypeSend:
-			if err := ss.send(ctx, f); err != nil {
-				return
-			}
-		default:
-			if ss.writeFrame(errorFrame(api.CodeBadRequest, "frame type "+f.Type+" is not sent by clients")) != nil {
-				return
-			}
+			return ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error()))
 		}
+		return nil
+	case wire.TypeSend:
+		return ss.send(ss.io, f)
+	default:
+		return ss.writeFrame(errorFrame(api.CodeBadRequest, "frame type "+f.Type+" is not sent by clients"))
 	}
 }
 
