@@ -208,9 +208,14 @@ func (d *Device) User() string { return fmt.Sprintf("%s.%d", d.AccountID, d.Devi
 // Register registers a fresh test number and returns its primary device.
 func (n *Node) Register(t testing.TB) *Device {
 	t.Helper()
+	return n.RegisterNumber(t, TestNumber(), TestCode)
+}
+
+// RegisterNumber registers number with code and returns its primary device.
+func (n *Node) RegisterNumber(t testing.TB, number, code string) *Device {
+	t.Helper()
 	id := NewIdentity(t)
-	number := TestNumber()
-	req := api.Verify{Number: number, Code: TestCode, IdentityKey: id.Public(), DeviceKeys: id.DeviceKeys(t, 1)}
+	req := api.Verify{Number: number, Code: code, IdentityKey: id.Public(), DeviceKeys: id.DeviceKeys(t, 1)}
 	var creds api.Credentials
 	n.MustDo(t, nil, "POST", "/v1/registration/verify", req, http.StatusOK, &creds)
 	return &Device{Credentials: creds, Identity: id, RegistrationID: 1, Number: number}
@@ -232,6 +237,16 @@ func (n *Node) Link(t testing.TB, primary *Device, reg uint32) *Device {
 // the raw answer.
 func (n *Node) Do(t testing.TB, dev *Device, method, path string, body any) (int, []byte) {
 	t.Helper()
+	status, b, err := n.DoErr(dev, method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, b
+}
+
+// DoErr is Do that returns transport errors (a dead node) instead of
+// failing the test.
+func (n *Node) DoErr(dev *Device, method, path string, body any) (int, []byte, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -240,13 +255,13 @@ func (n *Node) Do(t testing.TB, dev *Device, method, path string, body any) (int
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return 0, nil, err
 		}
 		r = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, n.URL+path, r)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	if r != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -254,17 +269,18 @@ func (n *Node) Do(t testing.TB, dev *Device, method, path string, body any) (int
 	if dev != nil {
 		req.SetBasicAuth(dev.User(), dev.Password)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
+	return resp.StatusCode, out, err
 }
+
+// httpClient bounds every request so a hung node fails a test instead of
+// stalling it.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 // MustDo is Do that fails unless the status is want, decoding the answer
 // into out when out is not nil.
@@ -364,6 +380,16 @@ func (s *Socket) Write(f *wire.Frame) {
 
 // Ack acknowledges an envelope.
 func (s *Socket) Ack(id string) { s.Write(&wire.Frame{Type: wire.TypeAck, ID: id}) }
+
+// TryAck acknowledges an envelope and returns the error, for sockets whose
+// node may die.
+func (s *Socket) TryAck(id string) error {
+	b, err := wire.Encode(&wire.Frame{Type: wire.TypeAck, ID: id})
+	if err != nil {
+		return err
+	}
+	return s.C.Write(context.Background(), websocket.MessageText, b)
+}
 
 // CloseStatus waits for the socket to end and returns its close code.
 func (s *Socket) CloseStatus() websocket.StatusCode {
