@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.mau.fi/libsignal/util/keyhelper"
+	"go.uber.org/goleak"
+
+	"github.com/hushmsg/hush/internal/api"
+)
+
+func assert(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Fatalf(format, args...)
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// result is one in-process run of the CLI.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// hush runs the CLI in-process with stdin (nil: empty, not a terminal).
+func hush(t *testing.T, stdin io.Reader, args ...string) result {
+	t.Helper()
+	var out, errOut syncBuffer
+	code := runWith(t, stdin, &out, &errOut, args...)
+	return result{out.String(), errOut.String(), code}
+}
+
+func runWith(t *testing.T, stdin io.Reader, out, errOut io.Writer, args ...string) int {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	e := &env{stdin: stdin, stdout: out, stderr: errOut, getenv: func(string) string { return "" }}
+	return report(errOut, run(context.Background(), args, e))
+}
+
+func TestParseFlagsAnywhere(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args      []string
+		pos       []string
+		code      string
+		json      bool
+		home      string
+		wantUsage bool
+	}{
+		{args: []string{"+15550000001", "--code", "111111"}, pos: []string{"+15550000001"}, code: "111111"},
+		{args: []string{"--code=1", "+1", "--json", "x"}, pos: []string{"+1", "x"}, code: "1", json: true},
+		{args: []string{"a", "--home", "/h", "--", "-b", "--code", "c"}, pos: []string{"a", "-b", "--code", "c"}, home: "/h"},
+		{args: []string{"a", "-unknown"}, wantUsage: true},
+		{args: []string{"--code"}, wantUsage: true},
+	}
+	for _, tc := range tests {
+		a := &app{env: &env{}, g: globals{home: "default"}}
+		fs := a.flagSet("test")
+		code := fs.String("code", "", "")
+		pos, err := a.parse(fs, tc.args, 0, -1)
+		if tc.wantUsage {
+			var ce *codedError
+			assert(t, errors.As(err, &ce) && ce.code == exitUsage, "%q: got %v, want a usage error", tc.args, err)
+			continue
+		}
+		noErr(t, err)
+		assert(t, strings.Join(pos, "|") == strings.Join(tc.pos, "|"), "%q: positional %q, want %q", tc.args, pos, tc.pos)
+		assert(t, *code == tc.code, "%q: --code %q, want %q", tc.args, *code, tc.code)
+		assert(t, a.g.json == tc.json, "%q: --json %v", tc.args, a.g.json)
+		if tc.home != "" {
+			assert(t, a.g.home == tc.home, "%q: --home %q", tc.args, a.g.home)
+		}
+	}
+}
+
+func TestExitCodesWithoutServer(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	server := "http://127.0.0.1:1" // nothing listens: no test may reach it
+	tests := []struct {
+		name string
+		args []string
+		code int
+		say  string
+	}{
+		{"no command", nil, exitUsage, "no command"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "unknown command"},
+		{"register without number", []string{"register"}, exitUsage, "missing arguments"},
+		{"register bad number", []string{"register", "5550000001", "--code", "1"}, exitUsage, "E.164"},
+		{"approve bad link code", []string{"approve", "hush-link:abc"}, exitUsage, "not a valid link code"},
+		{"send empty text", []string{"send", "+15550000001", " "}, exitUsage, "empty message"},
+		{"whoami before register", []string{"whoami"}, exitError, "no account"},
+		{"devices remove junk", []string{"devices", "remove", "x"}, exitError, "no account"},
+		{"bad server URL", []string{"--server", "ftp://x", "register", "+15550000001", "--code", "1"}, exitUsage, "scheme"},
+	}
+	for _, tc := range tests {
+		r := hush(t, nil, append([]string{"--server", server, "--home", filepath.Join(home, tc.name)}, tc.args...)...)
+		assert(t, r.code == tc.code, "%s: exit %d, want %d (stderr %q)", tc.name, r.code, tc.code, r.stderr)
+		assert(t, strings.Contains(r.stderr, tc.say), "%s: stderr %q does not say %q", tc.name, r.stderr, tc.say)
+		assert(t, strings.Count(strings.TrimSpace(r.stderr), "\n") == 0, "%s: stderr is not one line: %q", tc.name, r.stderr)
+		assert(t, r.stdout == "", "%s: stdout %q", tc.name, r.stdout)
+	}
+	r := hush(t, nil, "help")
+	assert(t, r.code == exitOK && strings.Contains(r.stdout, "safety-number") && strings.Contains(r.stdout, "X3DH"), "help: %+v", r)
+}
+
+// TestRegisterWithoutCodeNeedsInput checks exit status 3 when a code was
+// requested and stdin is no terminal; a stand-in answers the code request.
+func TestRegisterWithoutCodeNeedsInput(t *testing.T) {
+	t.Parallel()
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = r.Method + " " + r.URL.Path + " " + string(b)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"expires_in":600}`)
+	}))
+	defer srv.Close()
+	r := hush(t, nil, "--server", srv.URL, "--home", t.TempDir(), "register", "+15550000001")
+	assert(t, r.code == exitNeedInput, "exit %d, want %d (stderr %q)", r.code, exitNeedInput, r.stderr)
+	assert(t, strings.Contains(r.stderr, "code sent") && strings.Contains(r.stderr, "--code"), "stderr %q", r.stderr)
+	assert(t, got == `POST /v1/registration/code {"number":"+15550000001"}`, "request %q", got)
+}
+
+func TestSafetyNumber(t *testing.T) {
+	t.Parallel()
+	a, err := keyhelper.GenerateIdentityKeyPair()
+	noErr(t, err)
+	b, err := keyhelper.GenerateIdentityKeyPair()
+	noErr(t, err)
+	c, err := keyhelper.GenerateIdentityKeyPair()
+	noErr(t, err)
+	ak, bk, ck := a.PublicKey().Serialize(), b.PublicKey().Serialize(), c.PublicKey().Serialize()
+	ab := safetyNumber("alice", ak, "bob", bk)
+	assert(t, len(ab) == 60 && strings.Trim(ab, "0123456789") == "", "safety number %q is not 60 digits", ab)
+	assert(t, ab == safetyNumber("bob", bk, "alice", ak), "the two sides see different numbers")
+	assert(t, ab != safetyNumber("alice", ak, "bob", ck), "a changed key kept the number")
+	assert(t, ab != safetyNumber("alice", ak, "carol", bk), "a changed identifier kept the number")
+	g := groupDigits(ab)
+	assert(t, len(strings.Fields(g)) == 12 && strings.ReplaceAll(g, " ", "") == ab, "grouped %q", g)
+}
+
+func TestVerifyPQPreKey(t *testing.T) {
+	t.Parallel()
+	ident, err := keyhelper.GenerateIdentityKeyPair()
+	noErr(t, err)
+	other, err := keyhelper.GenerateIdentityKeyPair()
+	noErr(t, err)
+	k, err := newPQPreKey(4, ident, false)
+	noErr(t, err)
+	assert(t, len(k.PublicKey) == 1569 && k.PublicKey[0] == 0x08, "PQ key of %d bytes, type %#x", len(k.PublicKey), k.PublicKey[0])
+	good := k.API()
+	noErr(t, verifyPQPreKey(ident.PublicKey().PublicKey(), &good))
+
+	mutate := map[string]func(*api.SignedPreKey){
+		"other identity": func(*api.SignedPreKey) {},
+		"signature bit":  func(k *api.SignedPreKey) { k.Signature[10] ^= 1 },
+		"key bit":        func(k *api.SignedPreKey) { k.PublicKey[100] ^= 1 },
+		"key type":       func(k *api.SignedPreKey) { k.PublicKey[0] = 0x05 },
+		"short key":      func(k *api.SignedPreKey) { k.PublicKey = k.PublicKey[:1568] },
+		"short sig":      func(k *api.SignedPreKey) { k.Signature = k.Signature[:63] },
+	}
+	for name, m := range mutate {
+		bad := api.SignedPreKey{KeyID: good.KeyID, PublicKey: bytes.Clone(good.PublicKey), Signature: bytes.Clone(good.Signature)}
+		m(&bad)
+		signer := ident.PublicKey().PublicKey()
+		if name == "other identity" {
+			signer = other.PublicKey().PublicKey()
+		}
+		err := verifyPQPreKey(signer, &bad)
+		assert(t, errors.Is(err, errBadPQKey), "%s: got %v, want errBadPQKey", name, err)
+	}
+}
+
+func TestPrintableAndNumbers(t *testing.T) {
+	t.Parallel()
+	assert(t, printable("a\x1b[31mb\nc\u009bd") == "a\uFFFD[31mb c\uFFFDd", "printable: %q", printable("a\x1b[31mb\nc\u009bd"))
+	for n, ok := range map[string]bool{"+15550000001": true, "+1": false, "15550000001": false, "+0555": false, "+1555a": false, "+1234567890123456": false} {
+		assert(t, isE164(n) == ok, "isE164(%q) = %v", n, !ok)
+	}
+	_, err := decodeContent([]byte(`{"body":"x"}`))
+	assert(t, err != nil, "content without kind accepted")
+	c, err := decodeContent([]byte(`{"kind":"text","body":"x","sent_at":5,"extra":1}`))
+	assert(t, err == nil && c.Body == "x" && c.SentAt == 5, "content: %+v %v", c, err)
+}
+
+// TestMain fails the package if a command leaves a goroutine behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

@@ -1,0 +1,17 @@
+// Package store is the hush client's local state: one SQLite file (pure-Go
+// modernc.org/sqlite) under the client's home directory.
+//
+// It holds the device's account, credentials and identity key pair, its
+// prekeys (EC one-time, signed, and ML-KEM ones with their private parts),
+// the libsignal sessions and sender keys, the remote identity keys it trusts
+// (trust on first use, per account), contacts (number ↔ account id) and the
+// message history. It implements go.mau.fi/libsignal's store interfaces
+// with the protobuf/JSON serializer of serialize.NewProtoBufSerializer.
+//
+// Promises: every write is durable when the call returns (WAL,
+// synchronous=FULL); InTx makes a group of calls, libsignal's included,
+// atomic when they are given the context InTx passes on. The file is
+// created with mode 0600. One process uses a store at a time; the caller
+// locks the home directory. Secrets (password, private keys) log as
+// redacted and never appear in errors.
+package store
