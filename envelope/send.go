@@ -85,6 +85,10 @@ func (s *Service) Send(ctx context.Context, sender auth.Device, req *api.Send) (
 	if err := matchDevices(regs, sender, dest, req.Messages); err != nil {
 		return nil, err
 	}
+	if len(req.Messages) == 0 {
+		// Only a note to self from an account's only device gets here.
+		return nil, httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "nothing to send: no other device to send to")
+	}
 
 	now := s.now()
 	res := &api.SendResult{ID: uuid.NewString(), ServerTimestamp: now.UnixMilli()}
@@ -122,9 +126,6 @@ func accountOf(m api.OutgoingMessage, dest string) string {
 }
 
 func (s *Service) checkMessages(sender auth.Device, dest string, msgs []api.OutgoingMessage) error {
-	if len(msgs) == 0 {
-		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "messages must not be empty")
-	}
 	if len(msgs) > maxMessagesPerSend {
 		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "at most %d messages per send", maxMessagesPerSend)
 	}

@@ -95,7 +95,13 @@ func (s *Service) Bundle(ctx context.Context, requester auth.Device, accountID s
 	if ok, wait := s.bundles.Allow(requester.AccountID + "." + strconv.Itoa(int(requester.DeviceID))); !ok {
 		return nil, httpx.RateLimited(wait, "bundle fetches")
 	}
-	c, err := s.store.ClaimBundles(ctx, accountID, deviceID)
+	// A device fetching its own account's bundles does not need, and must
+	// not use up, its own keys.
+	var except uint32
+	if accountID == requester.AccountID && deviceID == 0 {
+		except = requester.DeviceID
+	}
+	c, err := s.store.ClaimBundles(ctx, accountID, deviceID, except)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errNotFound
 	}

@@ -16,10 +16,11 @@ type Store interface {
 	SetKeys(ctx context.Context, accountID string, deviceID uint32, set *api.SetKeys) error
 	// CountPreKeys counts the device's one-time keys.
 	CountPreKeys(ctx context.Context, accountID string, deviceID uint32) (api.KeyCount, error)
-	// ClaimBundles builds bundles for one device (deviceID > 0) or all,
-	// removing the one-time keys it hands out atomically, so no key is
-	// handed out twice. ErrNotFound for an unknown account or device.
-	ClaimBundles(ctx context.Context, accountID string, deviceID uint32) (*Claim, error)
+	// ClaimBundles builds bundles for one device (deviceID > 0) or all
+	// but except (0: none), removing the one-time keys it hands out
+	// atomically, so no key is handed out twice. ErrNotFound for an unknown
+	// account or device; all devices of a known account may be none.
+	ClaimBundles(ctx context.Context, accountID string, deviceID, except uint32) (*Claim, error)
 }
 
 // Claim is what ClaimBundles hands out, with the one-time keys each device

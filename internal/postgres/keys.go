@@ -63,14 +63,15 @@ func countPreKeys(ctx context.Context, q queryer, accountID string, deviceID uin
 // ClaimBundles implements keys.Store. Each one-time key is taken with
 // FOR UPDATE SKIP LOCKED, so concurrent claimers take different keys
 // without waiting on each other.
-func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID uint32) (*keys.Claim, error) {
+func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, except uint32) (*keys.Claim, error) {
 	c := &keys.Claim{Bundle: api.Bundle{AccountID: accountID}}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT identity_key FROM accounts WHERE account_id = $1`, accountID).Scan(&c.Bundle.IdentityKey); err != nil {
 			return notFound(err, keys.ErrNotFound)
 		}
-		rows, err := tx.Query(ctx, `SELECT device_id, registration_id FROM devices WHERE account_id = $1 AND ($2 = 0 OR device_id = $2) ORDER BY device_id`,
-			accountID, int64(deviceID))
+		rows, err := tx.Query(ctx, `SELECT device_id, registration_id FROM devices
+			WHERE account_id = $1 AND ($2 = 0 OR device_id = $2) AND device_id <> $3 ORDER BY device_id`,
+			accountID, int64(deviceID), int64(except))
 		if err != nil {
 			return err
 		}
@@ -86,7 +87,7 @@ func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID uin
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(c.Bundle.Devices) == 0 {
+		if len(c.Bundle.Devices) == 0 && deviceID != 0 {
 			return keys.ErrNotFound
 		}
 		for i := range c.Bundle.Devices {

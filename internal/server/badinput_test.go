@@ -922,9 +922,9 @@ func TestBadInputMessages(t *testing.T) {
 	}
 	add("unknown destination", testkit.Send(biUnknownAccount, ct, &testkit.Device{Credentials: api.Credentials{AccountID: biUnknownAccount, DeviceID: 1}, RegistrationID: 1}, alice2),
 		http.StatusNotFound, api.CodeNotFound)
-	add("no messages", send(func(s *api.Send) { s.Messages = []api.OutgoingMessage{} }), http.StatusBadRequest, api.CodeBadRequest)
-	add("messages null", send(func(s *api.Send) { s.Messages = nil }), http.StatusBadRequest, api.CodeBadRequest)
-	add("ephemeral with no messages", send(func(s *api.Send) { s.Messages = nil; s.Ephemeral = true }), http.StatusBadRequest, api.CodeBadRequest)
+	add("no messages", send(func(s *api.Send) { s.Messages = []api.OutgoingMessage{} }), http.StatusConflict, api.CodeMismatchedDevices)
+	add("messages null", send(func(s *api.Send) { s.Messages = nil }), http.StatusConflict, api.CodeMismatchedDevices)
+	add("ephemeral with no messages", send(func(s *api.Send) { s.Messages = nil; s.Ephemeral = true }), http.StatusConflict, api.CodeMismatchedDevices)
 	add("65 messages", send(func(s *api.Send) {
 		for i := range 62 {
 			s.Messages = append(s.Messages, api.OutgoingMessage{DeviceID: uint32(10 + i), RegistrationID: 1, Type: 3, Content: ct})
@@ -1096,14 +1096,14 @@ func TestBadInputWebSocketFrames(t *testing.T) {
 		{"send device_id negative", editSend(func(m map[string]any) { biElem(biObj(m, "send"), "messages", 0)["device_id"] = -1 }), wire.TypeError, 0, api.CodeBadRequest},
 		{"send malformed destination", sendFrame("r1", bad(func(s *api.Send) { s.Destination = "alice" })), wire.TypeSendResult, http.StatusBadRequest, api.CodeBadRequest},
 		{"send unknown destination", sendFrame("r2", bad(func(s *api.Send) { s.Destination = biUnknownAccount; s.Messages[0].AccountID = "" })), wire.TypeSendResult, http.StatusNotFound, api.CodeNotFound},
-		{"send no messages", sendFrame("r3", bad(func(s *api.Send) { s.Messages = nil })), wire.TypeSendResult, http.StatusBadRequest, api.CodeBadRequest},
+		{"send no messages", sendFrame("r3", bad(func(s *api.Send) { s.Messages = nil })), wire.TypeSendResult, http.StatusConflict, api.CodeMismatchedDevices},
 		{"send empty content", sendFrame("r4", bad(func(s *api.Send) { s.Messages[0].Content = nil })), wire.TypeSendResult, http.StatusBadRequest, api.CodeBadRequest},
 		{"send content over 256 KiB", sendFrame("r5", bad(func(s *api.Send) { s.Messages[0].Content = make([]byte, 256<<10+1) })), wire.TypeSendResult, http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge},
 		{"send duplicate device", sendFrame("r6", bad(func(s *api.Send) { s.Messages = append(s.Messages, s.Messages[0]) })), wire.TypeSendResult, http.StatusBadRequest, api.CodeBadRequest},
 		{"send unknown device", sendFrame("r7", bad(func(s *api.Send) { s.Messages[0].DeviceID = 2 })), wire.TypeSendResult, http.StatusConflict, api.CodeMismatchedDevices},
 		{"send stale registration id", sendFrame("r8", bad(func(s *api.Send) { s.Messages[0].RegistrationID = 99 })), wire.TypeSendResult, http.StatusGone, api.CodeStaleDevices},
 		{"send type 0", sendFrame("r9", bad(func(s *api.Send) { s.Messages[0].Type = 0 })), wire.TypeSendResult, http.StatusBadRequest, api.CodeBadRequest},
-		{"send request_id with odd runes", sendFrame("\u200f\x00\u0661", bad(func(s *api.Send) { s.Messages = nil })), wire.TypeSendResult, http.StatusBadRequest, api.CodeBadRequest},
+		{"send request_id with odd runes", sendFrame("\u200f\x00\u0661", bad(func(s *api.Send) { s.Destination = "not-an-id" })), wire.TypeSendResult, http.StatusBadRequest, api.CodeBadRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

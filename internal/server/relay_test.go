@@ -395,8 +395,9 @@ func TestSendOverWebSocket(t *testing.T) {
 	bad := testkit.Send(bob.AccountID, []byte("ws"))
 	wa.Write(&wire.Frame{Type: wire.TypeSend, RequestID: "r2", Send: &bad})
 	f = wa.Read()
-	equal(t, "bad send status", f.Status, http.StatusBadRequest)
-	equal(t, "bad send code", f.Error.Code, api.CodeBadRequest)
+	equal(t, "send naming no device", f.Status, http.StatusConflict)
+	equal(t, "code", f.Error.Code, api.CodeMismatchedDevices)
+	equal(t, "missing named", join(f.Error.Mismatched[0].Missing), "1")
 
 	wb := n.Connect(t, bob)
 	for {

@@ -68,14 +68,15 @@ func countPreKeys(ctx context.Context, q queryer, accountID string, deviceID uin
 
 // ClaimBundles implements keys.Store. The single writer connection makes
 // the claim atomic: no two callers can take the same one-time key.
-func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID uint32) (*keys.Claim, error) {
+func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, except uint32) (*keys.Claim, error) {
 	c := &keys.Claim{Bundle: api.Bundle{AccountID: accountID}}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT identity_key FROM accounts WHERE account_id = ?`, accountID).Scan(&c.Bundle.IdentityKey); err != nil {
 			return notFound(err, keys.ErrNotFound)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT device_id, registration_id FROM devices WHERE account_id = ? AND (? = 0 OR device_id = ?) ORDER BY device_id`,
-			accountID, deviceID, deviceID)
+		rows, err := tx.QueryContext(ctx, `SELECT device_id, registration_id FROM devices
+			WHERE account_id = ?1 AND (?2 = 0 OR device_id = ?2) AND device_id <> ?3 ORDER BY device_id`,
+			accountID, deviceID, except)
 		if err != nil {
 			return err
 		}
@@ -91,7 +92,7 @@ func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID uin
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(c.Bundle.Devices) == 0 {
+		if len(c.Bundle.Devices) == 0 && deviceID != 0 {
 			return keys.ErrNotFound
 		}
 		for i := range c.Bundle.Devices {

@@ -196,7 +196,7 @@ func testRemoveDevice(t *testing.T, s Store) {
 	envs, err := s.Fetch(ctx, id, 2, 0, 10)
 	check(t, err)
 	equal(t, "envelopes of removed device", len(envs), 0)
-	if _, err := s.ClaimBundles(ctx, id, 2); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := s.ClaimBundles(ctx, id, 2, 0); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("bundle of removed device: err = %v", err)
 	}
 	if err := s.SetKeys(ctx, id, 2, &api.SetKeys{}); !errors.Is(err, keys.ErrNotFound) {
@@ -234,7 +234,7 @@ func testClaims(t *testing.T, s Store) {
 	equal(t, "ec count", c.PreKeys, 2)
 	equal(t, "pq count", c.PQPreKeys, 1)
 
-	cl, err := s.ClaimBundles(ctx, id, 0)
+	cl, err := s.ClaimBundles(ctx, id, 0, 0)
 	check(t, err)
 	equal(t, "devices in bundle", len(cl.Bundle.Devices), 2)
 	d1 := cl.Bundle.Devices[0]
@@ -254,21 +254,30 @@ func testClaims(t *testing.T, s Store) {
 	equal(t, "last resort key id", d2.PQPreKey.KeyID, uint32(2))
 	equal(t, "signed prekey", d2.SignedPreKey.KeyID, uint32(1))
 
-	cl, err = s.ClaimBundles(ctx, id, 1)
+	cl, err = s.ClaimBundles(ctx, id, 1, 0)
 	check(t, err)
 	equal(t, "one device", len(cl.Bundle.Devices), 1)
 	equal(t, "second key", cl.Bundle.Devices[0].PreKey.KeyID, uint32(11))
 	equal(t, "pq now last resort", cl.Bundle.Devices[0].PQLastResort, true)
 
-	if _, err := s.ClaimBundles(ctx, id, 9); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := s.ClaimBundles(ctx, id, 9, 0); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("unknown device: err = %v", err)
 	}
-	if _, err := s.ClaimBundles(ctx, uuid.NewString(), 0); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := s.ClaimBundles(ctx, uuid.NewString(), 0, 0); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("unknown account: err = %v", err)
 	}
+	// All devices but one: the excepted device's keys stay.
+	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{PreKeys: []api.PreKey{{KeyID: 3, PublicKey: random(33)}}}))
+	cl, err = s.ClaimBundles(ctx, id, 0, 2)
+	check(t, err)
+	equal(t, "devices but the excepted one", len(cl.Bundle.Devices), 1)
+	equal(t, "remaining device", cl.Bundle.Devices[0].DeviceID, uint32(1))
+	left, err := s.CountPreKeys(ctx, id, 2)
+	check(t, err)
+	equal(t, "excepted device's keys untouched", left.PreKeys, 1)
 	// Replacing the signed prekey takes effect.
 	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{SignedPreKey: &api.SignedPreKey{KeyID: 77, PublicKey: random(33), Signature: random(64)}}))
-	cl, err = s.ClaimBundles(ctx, id, 2)
+	cl, err = s.ClaimBundles(ctx, id, 2, 0)
 	check(t, err)
 	equal(t, "new signed prekey", cl.Bundle.Devices[0].SignedPreKey.KeyID, uint32(77))
 }
@@ -288,7 +297,7 @@ func testConcurrentClaims(t *testing.T, s Store) {
 	var wg sync.WaitGroup
 	for range claimers {
 		wg.Go(func() {
-			cl, err := s.ClaimBundles(ctx, id, 1)
+			cl, err := s.ClaimBundles(ctx, id, 1, 0)
 			if err != nil {
 				t.Error(err)
 				return
