@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/internal/client"
 )
@@ -32,10 +34,8 @@ type env struct {
 }
 
 func newEnv() *env {
-	tty := false
-	if fi, err := os.Stdin.Stat(); err == nil {
-		tty = fi.Mode()&os.ModeCharDevice != 0
-	}
+	// A character device is not enough: /dev/null is one.
+	tty := term.IsTerminal(int(os.Stdin.Fd()))
 	return &env{stdin: os.Stdin, stdinTTY: tty, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 }
 
