@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -224,4 +226,64 @@ func TestKill9AndRestartUnderLoad(t *testing.T) {
 	r.stop()
 	<-done
 	waitFor(t, "mailbox drained", func() bool { return envelopesLeft(t, db) == 0 })
+}
+
+// TestClientFailsOverToAnotherNode: the reference client, given several
+// node URLs, keeps receiving and sending when the node it uses is killed.
+func TestClientFailsOverToAnotherNode(t *testing.T) {
+	nodes, _ := cluster(t, 3)
+	homes := t.TempDir()
+	alice, bob := filepath.Join(homes, "alice"), filepath.Join(homes, "bob")
+	mustHush(t, nodes[0].URL, alice, "register", "+15550000001", "--code", "111111")
+	mustHush(t, nodes[1].URL, bob, "register", "+15550000002", "--code", "222222")
+
+	cmd := exec.Command(filepath.Join(bin, "hush"), "--server", nodes[1].URL+","+nodes[2].URL, "--home", bob,
+		"receive", "--json", "--timeout", "5s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	lines := make(chan received, 10)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var m received
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+	}()
+	next := func(what string) received {
+		t.Helper()
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatalf("receive ended before %s; stderr: %s", what, stderr.String())
+			}
+			return m
+		case <-time.After(60 * time.Second):
+			t.Fatalf("no %s; stderr: %s", what, stderr.String())
+		}
+		return received{}
+	}
+	mustHush(t, nodes[0].URL, alice, "send", "+15550000002", "before the kill")
+	if m := next("first message"); m.Body != "before the kill" {
+		t.Fatalf("got %q", m.Body)
+	}
+	_ = nodes[1].cmd.Process.Signal(syscall.SIGKILL)
+	// The sender names the dead node first: it moves on by itself.
+	mustHush(t, nodes[1].URL+","+nodes[0].URL, alice, "send", "+15550000002", "after the kill")
+	if m := next("message after the kill"); m.Body != "after the kill" {
+		t.Fatalf("got %q", m.Body)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("receive: %v; stderr: %s", err, stderr.String())
+	}
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/hushmsg/hush/internal/client"
 )
 
-// maxReconnects bounds the reconnections after the server asked for one
-// (it is shutting down) before an inbox gives up.
+// maxReconnects bounds the failed dials in a row after a socket was lost
+// before an inbox gives up.
 const maxReconnects = 5
 
 // inbox runs a device's message socket: it decrypts, records, prints and
@@ -47,8 +47,10 @@ func (in *inbox) send(ctx context.Context, s *api.Send) (*api.SendResult, error)
 // run connects and serves the socket until ctx ends (ctx.Err() is
 // returned) or the socket fails for good. With stopWhenIdle it returns nil
 // once the backlog has been delivered and then idle has passed without a
-// new envelope. When the server closes with "shutting down" it reconnects,
-// waiting longer after each failed dial, up to maxReconnects dials.
+// new envelope. When the socket ends for any reason but displacement or
+// removal (the node shut down or died) it reconnects, to the next node when
+// several are configured, waiting longer after each failed dial, up to
+// maxReconnects dials in a row.
 func (in *inbox) run(ctx context.Context, stopWhenIdle bool, idle time.Duration) error {
 	reconnecting, tries := false, 0
 	for {
@@ -58,9 +60,10 @@ func (in *inbox) run(ctx context.Context, stopWhenIdle bool, idle time.Duration)
 			switch {
 			case ctx.Err() != nil:
 				return ctx.Err()
-			case !reconnecting, errors.As(err, &ae), tries >= maxReconnects:
-				// Only an outage the server announced is waited out; a
-				// refused credential never gets better.
+			case !reconnecting, errors.As(err, &ae) && ae.Status < 500, tries >= maxReconnects:
+				// A lost node is waited out (or another one taken, with
+				// several --server URLs); a refused credential never gets
+				// better.
 				return fmt.Errorf("message socket: %w", err)
 			}
 		} else {
@@ -77,7 +80,7 @@ func (in *inbox) run(ctx context.Context, stopWhenIdle bool, idle time.Duration)
 				return ctx.Err()
 			case !socketEnded:
 				return serr // a local failure (the store's, say); the socket was fine
-			case client.CloseStatus(serr) != wire.CloseShuttingDown:
+			case client.CloseStatus(serr) == wire.CloseDisplaced, client.CloseStatus(serr) == wire.CloseDeviceRemoved:
 				return socketError(serr)
 			}
 			reconnecting, err = true, serr

@@ -39,7 +39,9 @@ Commands:
         print the 60-digit safety number with TO, to compare out of band.
 
 Global flags (before or after the command):
-  --server URL   server base URL (env HUSH_SERVER, default http://127.0.0.1:8080)
+  --server URL   server base URL (env HUSH_SERVER, default http://127.0.0.1:8080);
+                 several nodes' URLs separated by commas: hush uses one and
+                 moves to the next when it stops answering
   --home DIR     home directory holding this device's state (env HUSH_HOME,
                  default ~/.hush); one process uses a home at a time
   --json         print JSON (one object per line)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hushmsg/hush/internal/api"
 )
@@ -48,7 +49,9 @@ func (c Credentials) LogValue() slog.Value {
 
 // Config configures a Client.
 type Config struct {
-	// BaseURL is the server's http or https URL, e.g. http://127.0.0.1:8080.
+	// BaseURL is the server's http or https URL, e.g. http://127.0.0.1:8080,
+	// or several nodes' URLs separated by commas: the client uses one until
+	// it stops answering (or answers 502/503/504), then moves to the next.
 	BaseURL string
 	// HTTPClient carries every request and socket dial; nil means a client
 	// without a timeout (cancel through the context). A Timeout set here
@@ -60,10 +63,11 @@ type Config struct {
 	UserAgent string
 }
 
-// Client calls one Hush server, as one device or anonymously. It is safe
-// for concurrent use.
+// Client calls a Hush server (one of several nodes), as one device or
+// anonymously. It is safe for concurrent use.
 type Client struct {
-	base  *url.URL
+	bases []*url.URL
+	cur   *atomic.Int32 // index of the node in use; shared by copies
 	http  *http.Client
 	creds *Credentials
 	agent string
@@ -71,24 +75,19 @@ type Client struct {
 
 // New returns a Client for cfg.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	if err != nil {
-		return nil, fmt.Errorf("client: base URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("client: base URL %q: scheme must be http or https", cfg.BaseURL)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("client: base URL %q has no host", cfg.BaseURL)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("client: base URL %q: no user info, query or fragment allowed", u.Redacted())
+	var bases []*url.URL
+	for _, raw := range strings.Split(cfg.BaseURL, ",") {
+		u, err := parseBase(strings.TrimSpace(raw))
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, u)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	c := &Client{base: u, http: hc, agent: cfg.UserAgent}
+	c := &Client{bases: bases, cur: new(atomic.Int32), http: hc, agent: cfg.UserAgent}
 	if cfg.Credentials != nil {
 		cr := *cfg.Credentials
 		c.creds = &cr
@@ -111,13 +110,55 @@ func (c *Client) Credentials() (Credentials, bool) {
 	return *c.creds, true
 }
 
-// BaseURL returns the server's base URL.
-func (c *Client) BaseURL() string { return c.base.String() }
+func parseBase(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("client: base URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("client: base URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("client: base URL %q has no host", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("client: base URL %q: no user info, query or fragment allowed", u.Redacted())
+	}
+	return u, nil
+}
+
+// BaseURL returns the base URL of the node in use.
+func (c *Client) BaseURL() string { return c.base().String() }
+
+func (c *Client) base() *url.URL { return c.bases[int(c.cur.Load())%len(c.bases)] }
+
+// failover moves to the next node after the one seen at index from, unless
+// another caller moved already. It reports whether there is another node.
+func (c *Client) failover(from int32) bool {
+	if len(c.bases) < 2 {
+		return false
+	}
+	c.cur.CompareAndSwap(from, (from+1)%int32(len(c.bases)))
+	return true
+}
+
+// nodeDown reports whether an answer (or its absence) says the node is
+// away rather than that the request was wrong.
+func nodeDown(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
 
 // endpoint joins the base URL, with scheme replaced when set, and an
 // already escaped path.
 func (c *Client) endpoint(scheme, path string) string {
-	u := *c.base
+	u := *c.base()
 	if scheme != "" {
 		u.Scheme = scheme
 	}
@@ -126,7 +167,7 @@ func (c *Client) endpoint(scheme, path string) string {
 
 // wsScheme maps the base URL's scheme to its WebSocket scheme.
 func (c *Client) wsScheme() string {
-	if c.base.Scheme == "https" {
+	if c.base().Scheme == "https" {
 		return "wss"
 	}
 	return "ws"
@@ -143,29 +184,52 @@ type call struct {
 }
 
 func (c *Client) do(ctx context.Context, k call) error {
-	var body io.Reader
+	var in []byte
 	if k.in != nil {
 		b, err := json.Marshal(k.in)
 		if err != nil {
 			return fmt.Errorf("%s %s: encode: %w", k.method, k.path, err)
 		}
-		body = bytes.NewReader(b)
+		in = b
+	}
+	// Try each node at most once while they answer as if away.
+	for tries := 1; ; tries++ {
+		at := c.cur.Load()
+		resp, err := c.send(ctx, k, in)
+		if nodeDown(resp, err) && ctx.Err() == nil && tries < len(c.bases) && c.failover(at) {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", k.method, k.path, err)
+		}
+		return c.answer(k, resp)
+	}
+}
+
+func (c *Client) send(ctx context.Context, k call, in []byte) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		body = bytes.NewReader(in)
 	}
 	req, err := http.NewRequestWithContext(ctx, k.method, c.endpoint("", k.path), body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", k.method, k.path, err)
+		return nil, err
 	}
-	if k.in != nil {
+	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	if err := c.decorate(req.Header, k.auth); err != nil {
-		return err
+		return nil, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", k.method, k.path, err)
-	}
+	return c.http.Do(req)
+}
+
+// answer reads a response into k.out, or into an *APIError.
+func (c *Client) answer(k call, resp *http.Response) error {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {

@@ -63,8 +63,22 @@ func (c *Client) DialMessages(ctx context.Context) (*MessageSocket, error) {
 	return s, nil
 }
 
-// dial opens a WebSocket at path with the header h.
+// dial opens a WebSocket at path with the header h, on the next node when
+// the one in use does not answer.
 func (c *Client) dial(ctx context.Context, path string, h http.Header) (*websocket.Conn, error) {
+	for tries := 1; ; tries++ {
+		at := c.cur.Load()
+		conn, err := c.dialOnce(ctx, path, h)
+		var ae *APIError
+		down := err != nil && (!errors.As(err, &ae) || ae.Status >= 502 && ae.Status <= 504)
+		if down && ctx.Err() == nil && tries < len(c.bases) && c.failover(at) {
+			continue
+		}
+		return conn, err
+	}
+}
+
+func (c *Client) dialOnce(ctx context.Context, path string, h http.Header) (*websocket.Conn, error) {
 	conn, resp, err := websocket.Dial(ctx, c.endpoint(c.wsScheme(), path), &websocket.DialOptions{
 		HTTPClient:      c.http,
 		HTTPHeader:      h,
