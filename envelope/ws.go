@@ -23,6 +23,7 @@ const (
 	fetchBatch   = 100
 	writeTimeout = 30 * time.Second
 	storeRetry   = time.Second // pause before fetching again from a store that is away
+	ackRetries   = 15          // how many pauses an ack waits out before giving up
 )
 
 // session is one device's live WebSocket: a reader that takes acks and
@@ -279,7 +280,18 @@ func (ss *session) ack(ctx context.Context, id string) error {
 	if err != nil {
 		return errBadAckID
 	}
-	if err := ss.s.store.Ack(ctx, ss.dev.AccountID, ss.dev.DeviceID, u); err != nil {
+	err = ss.s.store.Ack(ctx, ss.dev.AccountID, ss.dev.DeviceID, u)
+	// While the store is away, hold the ack a little and try again, so that
+	// an outage does not leave acknowledged envelopes behind.
+	for tries := 0; errors.Is(err, httpx.ErrUnavailable) && tries < ackRetries; tries++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(storeRetry):
+		}
+		err = ss.s.store.Ack(ctx, ss.dev.AccountID, ss.dev.DeviceID, u)
+	}
+	if err != nil {
 		ss.s.log.ErrorContext(ctx, "ack", "err", err)
 		return errors.New("ack failed; it will be delivered again")
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -192,12 +193,13 @@ func TestKill9ReceiverNode(t *testing.T) {
 		_ = nodes[1].cmd.Process.Signal(syscall.SIGKILL)
 	})
 	waitFor(t, "every acknowledged send to be received", func() bool { return r.missing(ok) == 0 })
+	// The receiver acks as it goes: the mailbox drains while it runs.
+	waitFor(t, "mailbox drained", func() bool { return envelopesLeft(t, db) == 0 })
 	r.stop()
 	<-done
 	if r.connections() < 2 {
 		t.Fatalf("receiver connected %d times: the kill did not move it", r.connections())
 	}
-	waitFor(t, "mailbox drained", func() bool { return envelopesLeft(t, db) == 0 })
 	t.Logf("%d sends acknowledged, %d distinct received, %d connections", len(ok), len(r.got), r.connections())
 }
 
@@ -223,9 +225,9 @@ func TestKill9AndRestartUnderLoad(t *testing.T) {
 		mu.Unlock()
 	})
 	waitFor(t, "every acknowledged send to be received", func() bool { return r.missing(ok) == 0 })
+	waitFor(t, "mailbox drained", func() bool { return envelopesLeft(t, db) == 0 })
 	r.stop()
 	<-done
-	waitFor(t, "mailbox drained", func() bool { return envelopesLeft(t, db) == 0 })
 }
 
 // TestClientFailsOverToAnotherNode: the reference client, given several
@@ -286,4 +288,58 @@ func TestClientFailsOverToAnotherNode(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("receive: %v; stderr: %s", err, stderr.String())
 	}
+}
+
+// TestDatabaseRestartUnderLoad: every connection to PostgreSQL is severed
+// and refused for a while (what a restart does to its clients), under a
+// steady stream of sends: no node exits, sends fail with 503 meanwhile,
+// and every send answered with success is delivered.
+func TestDatabaseRestartUnderLoad(t *testing.T) {
+	db, nats := storetest.PostgresURL(t), storetest.NATSURL(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testkit.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	nodes := []*hushd{
+		startHushd(t, t.TempDir(), "--db", u.String(), "--nats", nats),
+		startHushd(t, t.TempDir(), "--db", u.String(), "--nats", nats),
+	}
+	alice := rest(nodes[0]).RegisterNumber(t, "+15550000001", "111111")
+	bob := rest(nodes[0]).RegisterNumber(t, "+15550000002", "222222")
+	r := &receiver{dev: bob, nodes: []*hushd{nodes[1]}, got: map[string]int{}}
+	done := make(chan struct{})
+	go func() { defer close(done); r.run() }()
+	waitFor(t, "receiver connected", func() bool { return r.connections() > 0 })
+
+	unavailable := 0
+	ok := sendStream(t, alice, bob, func() []*hushd { return nodes[:1] }, 300, func() {
+		proxy.Down()
+		// While it is down, sends are refused fast with 503.
+		for range 3 {
+			status, _, err := rest(nodes[0]).DoErr(alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("x"), bob))
+			if err != nil {
+				t.Fatalf("node unreachable during the outage: %v", err)
+			}
+			if status == http.StatusServiceUnavailable {
+				unavailable++
+			}
+		}
+		proxy.Up()
+	})
+	if unavailable != 3 {
+		t.Fatalf("%d of 3 sends during the outage got 503", unavailable)
+	}
+	waitFor(t, "every acknowledged send to be received", func() bool { return r.missing(ok) == 0 })
+	for i, n := range nodes {
+		select {
+		case err := <-n.done:
+			t.Fatalf("node %d exited during the outage: %v\n%s", i, err, n.logText())
+		default:
+		}
+	}
+	waitFor(t, "mailbox drained", func() bool { return envelopesLeft(t, db) == 0 })
+	r.stop()
+	<-done
 }
