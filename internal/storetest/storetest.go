@@ -85,9 +85,7 @@ func newDevice(reg uint32) devices.NewDevice {
 func register(t *testing.T, s Store, n int) string {
 	t.Helper()
 	ctx := context.Background()
-	number := "+1555" + uuid.NewString()[:7]
-	id, err := s.Register(ctx, number, uuid.NewString(), random(33), newDevice(1))
-	check(t, err)
+	id := Account(t, s)
 	for i := 1; i < n; i++ {
 		_, err := s.AddDevice(ctx, id, newDevice(uint32(i+1)), 10)
 		check(t, err)
