@@ -593,3 +593,35 @@ func TestShutdownTellsDevicesToReconnect(t *testing.T) {
 		t.Fatalf("address file left behind: %v", err)
 	}
 }
+
+func TestKeepaliveDropsDeadPeer(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) { c.Envelope.PingInterval = 20 * time.Millisecond })
+	bob := n.Register(t)
+	ws := n.Connect(t, bob)
+	skipKeysLow(t, ws)
+	testkit.WaitFor(t, "server to see the socket", func() bool { return n.Node.Envelope.Connections() == 1 })
+	// A peer that stops reading never answers pings: the server drops it.
+	testkit.WaitFor(t, "server to drop the silent peer", func() bool { return n.Node.Envelope.Connections() == 0 })
+}
+
+func TestBundleAndDirectoryLimits(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) {
+		c.Keys.BundleLimit.Burst = 2
+		c.Devices.DirectoryLimit.Burst = 2
+	})
+	alice, bob := n.Register(t), n.Register(t)
+	for range 2 {
+		n.MustDo(t, alice, "GET", "/v1/keys/"+bob.AccountID+"/*", nil, http.StatusOK, nil)
+		n.MustDo(t, alice, "GET", "/v1/directory/"+bob.Number, nil, http.StatusOK, nil)
+	}
+	e := n.Expect(t, alice, "GET", "/v1/keys/"+bob.AccountID+"/*", nil, http.StatusTooManyRequests, api.CodeRateLimited)
+	if e.RetryAfter <= 0 {
+		t.Fatal("no retry_after")
+	}
+	n.Expect(t, alice, "GET", "/v1/directory/"+bob.Number, nil, http.StatusTooManyRequests, api.CodeRateLimited)
+	// Another requester has its own budget: one client cannot drain the
+	// prekeys for everybody else's sake, nor be starved by them.
+	n.MustDo(t, bob, "GET", "/v1/keys/"+alice.AccountID+"/*", nil, http.StatusOK, nil)
+}
