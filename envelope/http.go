@@ -46,6 +46,13 @@ func (s *Service) Shutdown(ctx context.Context) {
 	}
 }
 
+// Close stops group commit after the work already queued. Call it after
+// Shutdown and after the HTTP server has stopped.
+func (s *Service) Close() {
+	s.inserts.stop()
+	s.acks.stop()
+}
+
 // RunSweeper deletes expired envelopes every SweepInterval until ctx ends.
 func (s *Service) RunSweeper(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SweepInterval)

@@ -42,6 +42,40 @@ func Defaults() Config {
 // maxMessagesPerSend bounds a send: every device of two accounts.
 const maxMessagesPerSend = 64
 
+// Group commit sizes: envelopes per insert transaction, acks per delete
+// transaction.
+const (
+	insertBatch = 512
+	ackBatch    = 1024
+)
+
+// insert commits envs with whatever other sends are waiting, and returns
+// once they are durable.
+func (s *Service) insert(envs []Stored) error {
+	errc := make(chan error, 1)
+	s.inserts.submit(envs, func(err error) { errc <- err })
+	err := <-errc
+	if errors.Is(err, errClosed) {
+		return fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
+	}
+	return err
+}
+
+// flushAcks deletes a batch of acknowledged envelopes. While the store is
+// away it waits a little and tries again, so that an outage does not leave
+// acknowledged envelopes behind.
+func (s *Service) flushAcks(ctx context.Context, acks []AckKey) error {
+	err := s.store.Ack(ctx, acks)
+	for tries := 0; errors.Is(err, httpx.ErrUnavailable) && tries < ackRetries; tries++ {
+		time.Sleep(storeRetry)
+		err = s.store.Ack(ctx, acks)
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "ack", "count", len(acks), "err", err)
+	}
+	return err
+}
+
 // Service sends, delivers and expires envelopes.
 type Service struct {
 	cfg   Config
@@ -54,11 +88,16 @@ type Service struct {
 	greet func(ctx context.Context, dev auth.Device) [][]byte
 
 	sessions sync.WaitGroup // live WebSocket sessions
+
+	inserts *batcher[Stored] // group commit of sends
+	acks    *batcher[AckKey] // group commit of acks
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.
 func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, greet func(context.Context, auth.Device) [][]byte) *Service {
 	s := &Service{cfg: cfg, store: store, bus: b, log: log, now: time.Now, greet: greet, hub: newHub()}
+	s.inserts = newBatcher(insertBatch, store.Insert)
+	s.acks = newBatcher(ackBatch, s.flushAcks)
 	b.Subscribe(s.hub.onEvent)
 	return s
 }
@@ -106,7 +145,7 @@ func (s *Service) Send(ctx context.Context, sender auth.Device, req *api.Send) (
 			ServerTimestamp: res.ServerTimestamp, Expires: now.Add(s.cfg.TTL),
 		})
 	}
-	if err := s.store.Insert(ctx, envs); err != nil {
+	if err := s.insert(envs); err != nil {
 		return nil, fmt.Errorf("store envelopes: %w", err)
 	}
 	for _, e := range envs {

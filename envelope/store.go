@@ -23,11 +23,19 @@ type Store interface {
 	// Fetch returns up to limit envelopes of a mailbox with Seq > after,
 	// in Seq order.
 	Fetch(ctx context.Context, accountID string, deviceID uint32, after int64, limit int) ([]Stored, error)
-	// Ack deletes envelope id from a mailbox; an unknown id is no error.
-	Ack(ctx context.Context, accountID string, deviceID uint32, id uuid.UUID) error
+	// Ack deletes each acknowledged envelope from its mailbox, in one
+	// transaction; an unknown id is no error.
+	Ack(ctx context.Context, acks []AckKey) error
 	// DeleteExpired deletes up to limit envelopes that expired before now
 	// and returns how many it deleted.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// AckKey names one envelope in one mailbox.
+type AckKey struct {
+	AccountID string
+	DeviceID  uint32
+	ID        uuid.UUID
 }
 
 // Recipient is one device that can receive envelopes.

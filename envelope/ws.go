@@ -255,10 +255,7 @@ func (ss *session) handle(b []byte) error {
 	}
 	switch f.Type {
 	case wire.TypeAck:
-		if err := ss.ack(ss.io, f.ID); err != nil {
-			if ss.io.Err() != nil {
-				return err
-			}
+		if err := ss.ack(f.ID); err != nil {
 			return ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error()))
 		}
 		return nil
@@ -275,36 +272,29 @@ func errorFrame(code, msg string) *wire.Frame {
 
 var errBadAckID = errors.New("ack: id is not an envelope id")
 
-func (ss *session) ack(ctx context.Context, id string) error {
+// ack queues the deletion of an envelope; the delivery window frees up once
+// it is committed. A failed deletion is logged and the envelope delivered
+// again on the next connection (at-least-once).
+func (ss *session) ack(id string) error {
 	u, err := uuid.Parse(id)
 	if err != nil {
 		return errBadAckID
 	}
-	err = ss.s.store.Ack(ctx, ss.dev.AccountID, ss.dev.DeviceID, u)
-	// While the store is away, hold the ack a little and try again, so that
-	// an outage does not leave acknowledged envelopes behind.
-	for tries := 0; errors.Is(err, httpx.ErrUnavailable) && tries < ackRetries; tries++ {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(storeRetry):
+	ss.s.acks.submit([]AckKey{{AccountID: ss.dev.AccountID, DeviceID: ss.dev.DeviceID, ID: u}}, func(err error) {
+		if err != nil {
+			return
 		}
-		err = ss.s.store.Ack(ctx, ss.dev.AccountID, ss.dev.DeviceID, u)
-	}
-	if err != nil {
-		ss.s.log.ErrorContext(ctx, "ack", "err", err)
-		return errors.New("ack failed; it will be delivered again")
-	}
-	ss.mu.Lock()
-	_, was := ss.inflight[u]
-	delete(ss.inflight, u)
-	ss.mu.Unlock()
-	if was {
-		select {
-		case ss.space <- struct{}{}:
-		default:
+		ss.mu.Lock()
+		_, was := ss.inflight[u]
+		delete(ss.inflight, u)
+		ss.mu.Unlock()
+		if was {
+			select {
+			case ss.space <- struct{}{}:
+			default:
+			}
 		}
-	}
+	})
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hushmsg/hush/envelope"
@@ -94,9 +93,19 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 }
 
 // Ack implements envelope.Store.
-func (s *Store) Ack(ctx context.Context, accountID string, deviceID uint32, id uuid.UUID) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM envelopes WHERE account_id = $1 AND device_id = $2 AND id = $3`, accountID, deviceID, id)
-	return mapErr(err)
+func (s *Store) Ack(ctx context.Context, acks []envelope.AckKey) error {
+	if len(acks) == 1 {
+		a := acks[0]
+		_, err := s.pool.Exec(ctx, `DELETE FROM envelopes WHERE account_id = $1 AND device_id = $2 AND id = $3`, a.AccountID, a.DeviceID, a.ID)
+		return mapErr(err)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, a := range acks {
+			b.Queue(`DELETE FROM envelopes WHERE account_id = $1 AND device_id = $2 AND id = $3`, a.AccountID, a.DeviceID, a.ID)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
 }
 
 // DeleteExpired implements envelope.Store.

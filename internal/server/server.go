@@ -161,6 +161,7 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) error {
 // closes, all within ShutdownTimeout.
 func (n *Node) Serve(ctx context.Context) error {
 	defer n.store.Close()
+	defer n.Envelope.Close()
 	if n.closeBus != nil {
 		defer n.closeBus()
 	}
@@ -211,6 +212,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	go func() { shutErr <- srv.Shutdown(sctx) }()
 	n.Envelope.Shutdown(sctx)
 	err = <-shutErr
+	n.Envelope.Close()
 	stopSweep()
 	_ = os.Remove(filepath.Join(n.cfg.DataDir, AddrFile))
 	if errors.Is(err, context.DeadlineExceeded) {

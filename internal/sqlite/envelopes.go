@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/hushmsg/hush/envelope"
 )
 
@@ -83,9 +81,20 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 }
 
 // Ack implements envelope.Store.
-func (s *Store) Ack(ctx context.Context, accountID string, deviceID uint32, id uuid.UUID) error {
-	_, err := s.w.ExecContext(ctx, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`, accountID, deviceID, id[:])
-	return mapErr(err)
+func (s *Store) Ack(ctx context.Context, acks []envelope.AckKey) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, a := range acks {
+			if _, err := stmt.ExecContext(ctx, a.AccountID, a.DeviceID, a.ID[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // DeleteExpired implements envelope.Store.

@@ -356,9 +356,9 @@ func testMailbox(t *testing.T, s Store) {
 	equal(t, "resume by position", len(rest), 3)
 	equal(t, "resumed order", rest[0].Content[0], byte(2))
 
-	check(t, s.Ack(ctx, id, 2, ids[0]))
-	check(t, s.Ack(ctx, id, 2, ids[0])) // again: no error
-	check(t, s.Ack(ctx, id, 1, ids[1])) // wrong mailbox: deletes nothing
+	check(t, s.Ack(ctx, []envelope.AckKey{{AccountID: id, DeviceID: 2, ID: ids[0]}}))
+	check(t, s.Ack(ctx, []envelope.AckKey{{AccountID: id, DeviceID: 2, ID: ids[0]}})) // again: no error
+	check(t, s.Ack(ctx, []envelope.AckKey{{AccountID: id, DeviceID: 1, ID: ids[1]}})) // wrong mailbox: deletes nothing
 	all, err := s.Fetch(ctx, id, 2, 0, 10)
 	check(t, err)
 	equal(t, "after ack", len(all), 4)
