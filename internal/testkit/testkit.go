@@ -8,7 +8,6 @@ package testkit
 import (
 	"bytes"
 	"context"
-	"crypto/mlkem"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -23,10 +22,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"go.mau.fi/libsignal/ecc"
 
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/devkeys"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/storetest"
 )
@@ -144,54 +143,49 @@ func TestNumber() string {
 }
 
 // Identity is an account's identity key pair.
-type Identity struct{ Pair *ecc.ECKeyPair }
+type Identity struct{ devkeys.Identity }
 
 // NewIdentity makes a fresh identity key pair.
 func NewIdentity(t testing.TB) Identity {
-	kp, err := ecc.GenerateKeyPair()
+	id, err := devkeys.NewIdentity()
+	must(t, err)
+	return Identity{id}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Identity{kp}
-}
-
-// Public returns the serialized public identity key.
-func (id Identity) Public() []byte { return id.Pair.PublicKey().Serialize() }
-
-// Sign signs msg with the identity key.
-func (id Identity) Sign(msg []byte) []byte {
-	sig := ecc.CalculateSignature(id.Pair.PrivateKey(), msg)
-	return sig[:]
 }
 
 // ECKey returns a fresh serialized curve25519 public key.
 func ECKey(t testing.TB) []byte {
-	kp, err := ecc.GenerateKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kp.PublicKey().Serialize()
+	k, err := devkeys.ECKey()
+	must(t, err)
+	return k
 }
 
 // SignedEC returns a signed EC prekey.
 func (id Identity) SignedEC(t testing.TB, keyID uint32) api.SignedPreKey {
-	pub := ECKey(t)
-	return api.SignedPreKey{KeyID: keyID, PublicKey: pub, Signature: id.Sign(pub)}
+	k, err := id.Identity.SignedEC(keyID)
+	must(t, err)
+	return k
 }
 
 // SignedPQ returns a signed ML-KEM-1024 prekey.
 func (id Identity) SignedPQ(t testing.TB, keyID uint32) api.SignedPreKey {
-	dk, err := mlkem.GenerateKey1024()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := append([]byte{0x08}, dk.EncapsulationKey().Bytes()...)
-	return api.SignedPreKey{KeyID: keyID, PublicKey: pub, Signature: id.Sign(pub)}
+	k, err := id.Identity.SignedPQ(keyID)
+	must(t, err)
+	return k
 }
 
 // DeviceKeys returns valid keys for a new device.
 func (id Identity) DeviceKeys(t testing.TB, reg uint32) api.DeviceKeys {
-	return api.DeviceKeys{RegistrationID: reg, SignedPreKey: id.SignedEC(t, 1), PQLastResortPreKey: id.SignedPQ(t, 1), Name: "test"}
+	k, err := id.Identity.DeviceKeys(reg)
+	must(t, err)
+	k.Name = "test"
+	return k
 }
 
 // Device is a registered device with its credential.
