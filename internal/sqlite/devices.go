@@ -123,8 +123,7 @@ func (s *Store) AccountByNumber(ctx context.Context, number string) (string, err
 // Credential implements devices.Store.
 func (s *Store) Credential(ctx context.Context, accountID string, deviceID uint32) (devices.Credential, error) {
 	var c devices.Credential
-	err := s.r.QueryRowContext(ctx, `SELECT password_hash, last_seen_day FROM devices WHERE account_id = ? AND device_id = ?`,
-		accountID, deviceID).Scan(&c.PasswordHash, &c.LastSeenDay)
+	err := s.credential.QueryRowContext(ctx, accountID, deviceID).Scan(&c.PasswordHash, &c.LastSeenDay)
 	return c, notFound(err, devices.ErrNotFound)
 }
 

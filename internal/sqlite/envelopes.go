@@ -10,7 +10,7 @@ import (
 
 // Recipients implements envelope.Store.
 func (s *Store) Recipients(ctx context.Context, accountID string) ([]envelope.Recipient, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT device_id, registration_id FROM devices WHERE account_id = ? ORDER BY device_id`, accountID)
+	rows, err := s.recipients.QueryContext(ctx, accountID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -36,15 +36,7 @@ func (s *Store) Recipients(ctx context.Context, accountID string) ([]envelope.Re
 // checked is skipped rather than failing the whole send.
 func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO envelopes
-			(account_id, device_id, id, source_account, source_device, type, content, server_timestamp, expires)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
-			WHERE EXISTS (SELECT 1 FROM devices WHERE account_id = ?1 AND device_id = ?2)
-			RETURNING seq`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		stmt := tx.StmtContext(ctx, s.insert)
 		for i := range envs {
 			e := &envs[i]
 			err := stmt.QueryRowContext(ctx, e.AccountID, e.DeviceID, e.ID[:], e.SourceAccount, e.SourceDevice,
@@ -59,8 +51,7 @@ func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 
 // Fetch implements envelope.Store.
 func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, after int64, limit int) ([]envelope.Stored, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, id, source_account, source_device, type, content, server_timestamp, expires
-		FROM envelopes WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`, accountID, deviceID, after, limit)
+	rows, err := s.fetch.QueryContext(ctx, accountID, deviceID, after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -83,11 +74,7 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 // Ack implements envelope.Store.
 func (s *Store) Ack(ctx context.Context, acks []envelope.AckKey) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		stmt := tx.StmtContext(ctx, s.ack)
 		for _, a := range acks {
 			if _, err := stmt.ExecContext(ctx, a.AccountID, a.DeviceID, a.ID[:]); err != nil {
 				return err

@@ -39,6 +39,11 @@ var migrations embed.FS
 type Store struct {
 	w *sql.DB // the one writer connection
 	r *sql.DB // readers
+
+	// Statements of the hot paths, prepared once: parsing SQL was a
+	// quarter of the relay's CPU.
+	credential, recipients, fetch *sql.Stmt // on r
+	insert, ack                   *sql.Stmt // on w
 }
 
 var (
@@ -74,11 +79,46 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	s.r = r
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		db  *sql.DB
+		dst **sql.Stmt
+		sql string
+	}{
+		{s.r, &s.credential, `SELECT password_hash, last_seen_day FROM devices WHERE account_id = ? AND device_id = ?`},
+		{s.r, &s.recipients, `SELECT device_id, registration_id FROM devices WHERE account_id = ? ORDER BY device_id`},
+		{s.r, &s.fetch, `SELECT seq, id, source_account, source_device, type, content, server_timestamp, expires
+			FROM envelopes WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{s.w, &s.insert, `INSERT INTO envelopes
+			(account_id, device_id, id, source_account, source_device, type, content, server_timestamp, expires)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+			WHERE EXISTS (SELECT 1 FROM devices WHERE account_id = ?1 AND device_id = ?2)
+			RETURNING seq`},
+		{s.w, &s.ack, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.dst = st
+	}
+	return nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.credential, s.recipients, s.fetch, s.insert, s.ack} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

@@ -1,0 +1,65 @@
+// Command hush-bench is Hush's load generator. It acts as many devices at
+// once with real WebSocket clients; payloads are random bytes carrying a
+// send timestamp, which the server cannot tell from ciphertext.
+//
+// This first version has the 1:1 relay scenario against a hushd it starts
+// itself (SQLite, or PostgreSQL with --db). See docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) == 0 || args[0] != "relay" {
+		fmt.Fprintln(os.Stderr, "usage: hush-bench relay [flags]   (hush-bench relay -h for the flags)")
+		return flag.ErrHelp
+	}
+	cfg := relayConfig{}
+	fs := flag.NewFlagSet("hush-bench relay", flag.ContinueOnError)
+	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL for the hushd it starts; empty: SQLite in a temporary directory")
+	fs.IntVar(&cfg.Pairs, "pairs", 64, "sender/receiver device pairs, each sending one envelope at a time")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
+	fs.IntVar(&cfg.Rate, "rate", 0, "envelopes per second in all (0: as fast as the server answers)")
+	fs.IntVar(&cfg.Size, "size", 256, "bytes of payload per envelope")
+	fs.StringVar(&cfg.JSON, "json", "", "write the results as JSON to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load) to this file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if cfg.Pairs < 1 || cfg.Pairs > 5000 || cfg.Size < 16 || cfg.Duration <= 0 || cfg.Rate < 0 {
+		return errors.New("--pairs 1..5000, --size ≥ 16, --duration > 0, --rate ≥ 0")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return relay(ctx, cfg)
+}
