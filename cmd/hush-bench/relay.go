@@ -66,7 +66,8 @@ func relay(ctx context.Context, cfg relayConfig) error {
 	var sendLat, deliverLat []time.Duration
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	var wg sync.WaitGroup
+	var wg, senders sync.WaitGroup
+	sendersDone := make(chan struct{})
 	var every time.Duration
 	if cfg.Rate > 0 {
 		every = time.Duration(float64(time.Second) * float64(cfg.Pairs) / float64(cfg.Rate))
@@ -85,11 +86,28 @@ func relay(ctx context.Context, cfg relayConfig) error {
 		wg.Go(func() { // receiver: until the sender is done and the queue is quiet
 			defer rs.Close()
 			var local []time.Duration
-			for {
+			finished := func() bool {
+				select {
+				case <-sendersDone:
+					return delivered.Load() >= sent.Load()
+				default:
+					return false
+				}
+			}
+			for !finished() {
 				nctx, c := context.WithTimeout(ctx, 2*time.Second)
 				f, err := rs.Next(nctx)
 				c()
 				if err != nil {
+					if rs.Err() != nil || ctx.Err() != nil {
+						break // the socket or the run is over
+					}
+					select {
+					case <-sendersDone:
+						break // quiet after the end: nothing more will come
+					default:
+						continue
+					}
 					break
 				}
 				if f.Type != wire.TypeEnvelope {
@@ -101,15 +119,14 @@ func relay(ctx context.Context, cfg relayConfig) error {
 				}
 				delivered.Add(1)
 				_ = rs.Ack(ctx, f.Envelope.ID)
-				if runCtx.Err() != nil && delivered.Load() >= sent.Load() {
-					break
-				}
 			}
 			mu.Lock()
 			deliverLat = append(deliverLat, local...)
 			mu.Unlock()
 		})
+		senders.Add(1)
 		wg.Go(func() { // sender: one send at a time, answered after commit
+			defer senders.Done()
 			defer ss.Close()
 			payload := make([]byte, cfg.Size)
 			_, _ = rand.Read(payload)
@@ -140,6 +157,8 @@ func relay(ctx context.Context, cfg relayConfig) error {
 	}
 	start := time.Now()
 	go progress(runCtx, start, &sent, &delivered)
+	senders.Wait()
+	close(sendersDone)
 	wg.Wait()
 	elapsed := time.Since(start)
 
