@@ -112,10 +112,9 @@ func (r *receiver) connections() int {
 
 // sendStream posts count envelopes through the first node of its list that
 // answers, calling midway half-way, and returns the ids of the sends that
-// were answered with success.
-func sendStream(t *testing.T, from, to *testkit.Device, nodes func() []*hushd, count int, midway func()) []string {
+// were answered with success and how many attempts failed on the way.
+func sendStream(t *testing.T, from, to *testkit.Device, nodes func() []*hushd, count int, midway func()) (ok []string, failed int) {
 	t.Helper()
-	var ok []string
 	node := 0
 	for i := 0; i < count; i++ {
 		if i == count/2 && midway != nil {
@@ -135,11 +134,12 @@ func sendStream(t *testing.T, from, to *testkit.Device, nodes func() []*hushd, c
 				ok = append(ok, res.ID)
 				break
 			}
+			failed++
 			node++ // that node is down or its database away: the next one
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return ok
+	return ok, failed
 }
 
 // envelopesLeft asks `hushd stats` how many envelopes the database holds.
@@ -189,7 +189,7 @@ func TestKill9ReceiverNode(t *testing.T) {
 	waitFor(t, "receiver connected", func() bool { return r.connections() > 0 })
 
 	senders := []*hushd{nodes[0], nodes[2]}
-	ok := sendStream(t, alice, bob, func() []*hushd { return senders }, 400, func() {
+	ok, _ := sendStream(t, alice, bob, func() []*hushd { return senders }, 400, func() {
 		_ = nodes[1].cmd.Process.Signal(syscall.SIGKILL)
 	})
 	waitFor(t, "every acknowledged send to be received", func() bool { return r.missing(ok) == 0 })
@@ -216,7 +216,7 @@ func TestKill9AndRestartUnderLoad(t *testing.T) {
 	go func() { defer close(done); r.run() }()
 	waitFor(t, "receiver connected", func() bool { return r.connections() > 0 })
 
-	ok := sendStream(t, alice, bob, current, 400, func() {
+	ok, _ := sendStream(t, alice, bob, current, 400, func() {
 		old := nodes[0]
 		_ = old.cmd.Process.Signal(syscall.SIGKILL)
 		restarted := old.restart(t)
@@ -314,7 +314,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	waitFor(t, "receiver connected", func() bool { return r.connections() > 0 })
 
 	unavailable := 0
-	ok := sendStream(t, alice, bob, func() []*hushd { return nodes[:1] }, 300, func() {
+	ok, _ := sendStream(t, alice, bob, func() []*hushd { return nodes[:1] }, 300, func() {
 		proxy.Down()
 		// While it is down, sends are refused fast with 503.
 		for range 3 {
