@@ -17,10 +17,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +27,7 @@ import (
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
 	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/migrate"
 	"github.com/hushmsg/hush/keys"
 )
 
@@ -81,40 +78,30 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error { return mapErr(s.pool.Ping(ctx)) }
 
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	scripts, err := migrate.Scripts(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	slices.Sort(names)
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		// One migrator at a time across every node.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7461203)`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)`); err != nil {
+		if _, err := tx.Exec(ctx, migrate.Table); err != nil {
 			return err
 		}
-		for _, name := range names {
-			base := path.Base(name)
-			v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-			if err != nil {
-				return fmt.Errorf("migration %s: bad name", base)
-			}
+		for _, sc := range scripts {
 			var done bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, v).Scan(&done); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, sc.Version).Scan(&done); err != nil {
 				return err
 			}
 			if done {
 				continue
 			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
+			if _, err := tx.Exec(ctx, sc.SQL); err != nil {
+				return fmt.Errorf("apply %s: %w", sc.Name, err)
 			}
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("apply %s: %w", base, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, v); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, sc.Version); err != nil {
 				return err
 			}
 		}

@@ -6,13 +6,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/hushmsg/hush/internal/migrate"
 	_ "github.com/hushmsg/hush/internal/signallog" // silence libsignal's logger before any use
 )
 
@@ -83,41 +80,8 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Serializer() *serialize.Serializer { return s.ser }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+	if err := migrate.Apply(ctx, s.db, migrations, "migrations"); err != nil {
 		return fmt.Errorf("migrate store: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		base := filepath.Base(name)
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: no version number", base)
-		}
-		script, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		err = s.InTx(ctx, func(ctx context.Context) error {
-			var n int
-			if err := s.q(ctx).QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := s.q(ctx).ExecContext(ctx, string(script)); err != nil {
-				return err
-			}
-			_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, v)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", base, err)
-		}
 	}
 	return nil
 }
