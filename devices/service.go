@@ -23,6 +23,7 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/ratelimit"
 	"github.com/hushmsg/hush/keys"
 )
@@ -73,13 +74,13 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger) *Service {
+func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, m *metrics.Metrics) *Service {
 	s := &Service{
 		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: time.Now,
-		codeNumber: ratelimit.New(cfg.CodePerNumber),
-		codeAddr:   ratelimit.New(cfg.CodePerAddress),
-		verifyAddr: ratelimit.New(cfg.VerifyPerAddr),
-		directory:  ratelimit.New(cfg.DirectoryLimit),
+		codeNumber: ratelimit.New(cfg.CodePerNumber, m.Denied("code_per_number")),
+		codeAddr:   ratelimit.New(cfg.CodePerAddress, m.Denied("code_per_address")),
+		verifyAddr: ratelimit.New(cfg.VerifyPerAddr, m.Denied("verify_per_address")),
+		directory:  ratelimit.New(cfg.DirectoryLimit, m.Denied("directory")),
 		waiting:    make(map[string]chan []byte),
 	}
 	b.Subscribe(s.onProvision)

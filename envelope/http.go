@@ -76,9 +76,15 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	for {
 		n, err := s.store.DeleteExpired(ctx, s.now(), batch)
 		total += n
+		s.m.Expired.Add(float64(n))
 		if err != nil || n < batch {
 			if total > 0 {
 				s.log.InfoContext(ctx, "expired envelopes deleted", "count", total)
+			}
+			if err == nil {
+				if c, cerr := s.store.Count(ctx); cerr == nil {
+					s.m.Stored.Set(float64(c))
+				}
 			}
 			return total, err
 		}

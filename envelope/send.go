@@ -17,6 +17,7 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/metrics"
 )
 
 // Config tunes the relay; Defaults gives the documented values.
@@ -61,10 +62,23 @@ func (s *Service) insert(envs []Stored) error {
 	return err
 }
 
+// flushInserts commits a batch of sends' envelopes.
+func (s *Service) flushInserts(ctx context.Context, envs []Stored) error {
+	defer s.m.Since("insert", time.Now())
+	s.m.BatchSize.WithLabelValues("insert").Observe(float64(len(envs)))
+	err := s.store.Insert(ctx, envs)
+	if err == nil {
+		s.m.Sent.Add(float64(len(envs)))
+	}
+	return err
+}
+
 // flushAcks deletes a batch of acknowledged envelopes. While the store is
 // away it waits a little and tries again, so that an outage does not leave
 // acknowledged envelopes behind.
 func (s *Service) flushAcks(ctx context.Context, acks []AckKey) error {
+	defer s.m.Since("ack", time.Now())
+	s.m.BatchSize.WithLabelValues("ack").Observe(float64(len(acks)))
 	err := s.store.Ack(ctx, acks)
 	for tries := 0; errors.Is(err, httpx.ErrUnavailable) && tries < ackRetries; tries++ {
 		time.Sleep(storeRetry)
@@ -72,8 +86,10 @@ func (s *Service) flushAcks(ctx context.Context, acks []AckKey) error {
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "ack", "count", len(acks), "err", err)
+		return err
 	}
-	return err
+	s.m.Acked.Add(float64(len(acks)))
+	return nil
 }
 
 // Service sends, delivers and expires envelopes.
@@ -86,6 +102,7 @@ type Service struct {
 	now   func() time.Time
 	// greet returns frames to send a device when it connects (keys_low).
 	greet func(ctx context.Context, dev auth.Device) [][]byte
+	m     *metrics.Metrics
 
 	sessions sync.WaitGroup // live WebSocket sessions
 
@@ -94,9 +111,9 @@ type Service struct {
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.
-func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, greet func(context.Context, auth.Device) [][]byte) *Service {
-	s := &Service{cfg: cfg, store: store, bus: b, log: log, now: time.Now, greet: greet, hub: newHub()}
-	s.inserts = newBatcher(insertBatch, store.Insert)
+func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics, greet func(context.Context, auth.Device) [][]byte) *Service {
+	s := &Service{cfg: cfg, store: store, bus: b, log: log, m: m, now: time.Now, greet: greet, hub: newHub()}
+	s.inserts = newBatcher(insertBatch, s.flushInserts)
 	s.acks = newBatcher(ackBatch, s.flushAcks)
 	b.Subscribe(s.hub.onEvent)
 	return s
@@ -291,5 +308,6 @@ func (s *Service) sendEphemeral(ctx context.Context, sender auth.Device, res *ap
 		if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Ephemeral, Account: accountOf(m, dest), Device: m.DeviceID, Payload: frame}); err != nil {
 			s.log.WarnContext(ctx, "publish ephemeral", "err", err)
 		}
+		s.m.Ephemeral.Inc()
 	}
 }

@@ -26,6 +26,8 @@ type Store interface {
 	// Ack deletes each acknowledged envelope from its mailbox, in one
 	// transaction; an unknown id is no error.
 	Ack(ctx context.Context, acks []AckKey) error
+	// Count returns how many envelopes wait in all mailboxes.
+	Count(ctx context.Context) (int64, error)
 	// DeleteExpired deletes up to limit envelopes that expired before now
 	// and returns how many it deleted.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)

@@ -101,6 +101,8 @@ func (ss *session) run(ctx context.Context) {
 	defer s.bus.Watch(bus.AccountTopic(ss.dev.AccountID))()
 	s.hub.add(ss.conn)
 	defer s.hub.remove(ss.conn)
+	s.m.Connections.Inc()
+	defer s.m.Connections.Dec()
 	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Connected, Account: ss.dev.AccountID, Device: ss.dev.DeviceID, Conn: ss.conn.id}); err != nil {
 		s.log.WarnContext(ctx, "publish connect", "err", err)
 	}
@@ -167,7 +169,9 @@ func (ss *session) deliverLoop(ctx context.Context) {
 		drained := false
 		if room := s.cfg.Window - ss.inflightLen(); room > 0 {
 			limit := min(room, fetchBatch)
+			start := time.Now()
 			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, cursor, limit)
+			s.m.Since("fetch", start)
 			if errors.Is(err, httpx.ErrUnavailable) {
 				// The store is away: keep the socket, retry after a pause.
 				s.log.WarnContext(ctx, "fetch mailbox: store unavailable; retrying", "err", err)
@@ -193,6 +197,8 @@ func (ss *session) deliverLoop(ctx context.Context) {
 				if err := ss.writeFrame(&wire.Frame{Type: wire.TypeEnvelope, Envelope: toWire(e)}); err != nil {
 					return
 				}
+				s.m.Delivered.Inc()
+				s.m.DeliverLatency.Observe(time.Since(time.UnixMilli(e.ServerTimestamp)).Seconds())
 				cursor = e.Seq
 			}
 			if drained = len(batch) < limit; !drained {

@@ -55,7 +55,7 @@ func startHushd(t *testing.T, dataDir string, args ...string) *hushd {
 	t.Helper()
 	_ = os.Remove(filepath.Join(dataDir, "hushd.addr"))
 	extra := args
-	args = append([]string{"--data", dataDir, "--listen", "127.0.0.1:0",
+	args = append([]string{"--data", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--test-numbers", "+15550000001=111111,+15550000002=222222,+15550000003=333333"}, args...)
 	cmd := exec.Command(filepath.Join(bin, "hushd"), args...)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/ratelimit"
 )
 
@@ -36,8 +37,8 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(cfg Config, store Store, b bus.Bus, log *slog.Logger) *Service {
-	return &Service{cfg: cfg, store: store, bus: b, log: log, bundles: ratelimit.New(cfg.BundleLimit)}
+func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics) *Service {
+	return &Service{cfg: cfg, store: store, bus: b, log: log, bundles: ratelimit.New(cfg.BundleLimit, m.Denied("bundles"))}
 }
 
 // Upload checks and stores a device's keys: all or nothing.

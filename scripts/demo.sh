@@ -59,7 +59,7 @@ go build -o "$bin/hushd" ./cmd/hushd
 go build -o "$bin/hush" ./cmd/hush
 
 say "== starting hushd (data: $data)"
-"$bin/hushd" --data "$data" --listen 127.0.0.1:0 \
+"$bin/hushd" --data "$data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
   --test-numbers "+15550000001=111111,+15550000002=222222" >"$data/hushd.log" 2>&1 &
 hushd_pid=$!
 hushd_alive() { kill -0 "$hushd_pid" 2>/dev/null || die "hushd exited; see $data/hushd.log"; }

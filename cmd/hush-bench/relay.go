@@ -228,7 +228,7 @@ func startNode(ctx context.Context, db string, n int) (string, func(), error) {
 		return "", nil, err
 	}
 	cfg := server.Defaults()
-	cfg.DataDir, cfg.DB, cfg.Listen = dir, db, "127.0.0.1:0"
+	cfg.DataDir, cfg.DB, cfg.Listen, cfg.AdminListen = dir, db, "127.0.0.1:0", ""
 	cfg.Devices.TestNumbers = map[string]string{}
 	for i := range n {
 		cfg.Devices.TestNumbers[benchNumber(i)] = benchCode

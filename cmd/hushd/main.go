@@ -81,6 +81,7 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://...); empty: SQLite in the data directory")
 	fs.StringVar(&cfg.NATS, "nats", "", "NATS URL (nats://host:4222) for delivery across nodes; empty: one node, in-process bus")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve the public API on (host:port; port 0 picks one)")
+	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address for /metrics and /debug/pprof (loopback or a private network; empty: off)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a drain may take on SIGTERM")

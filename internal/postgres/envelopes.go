@@ -108,6 +108,13 @@ func (s *Store) Ack(ctx context.Context, acks []envelope.AckKey) error {
 	})
 }
 
+// Count implements envelope.Store.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM envelopes`).Scan(&n)
+	return n, mapErr(err)
+}
+
 // DeleteExpired implements envelope.Store.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM envelopes WHERE (account_id, device_id, seq) IN (

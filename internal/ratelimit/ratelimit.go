@@ -23,8 +23,9 @@ func (l Limit) Off() bool { return l.Burst <= 0 }
 
 // Keyed is a set of buckets with one shape.
 type Keyed struct {
-	limit Limit
-	now   func() time.Time
+	limit  Limit
+	now    func() time.Time
+	onDeny func() // counts refusals; may be nil
 
 	mu      sync.Mutex // guards the following fields
 	buckets map[[32]byte]*bucket
@@ -36,9 +37,10 @@ type bucket struct {
 	used time.Time
 }
 
-// New returns buckets of shape l; a zero l allows everything.
-func New(l Limit) *Keyed {
-	return &Keyed{limit: l, now: time.Now, buckets: make(map[[32]byte]*bucket)}
+// New returns buckets of shape l; a zero l allows everything. onDeny, when
+// not nil, is called for every refusal (a metric).
+func New(l Limit, onDeny func()) *Keyed {
+	return &Keyed{limit: l, now: time.Now, onDeny: onDeny, buckets: make(map[[32]byte]*bucket)}
 }
 
 // Allow takes one token for key. When none is left it reports how long
@@ -62,6 +64,9 @@ func (k *Keyed) Allow(key string) (ok bool, wait time.Duration) {
 	r := b.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
+		if k.onDeny != nil {
+			k.onDeny()
+		}
 		return false, d
 	}
 	return true, 0

@@ -7,7 +7,8 @@ import (
 
 func TestKeyed(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	k := New(Limit{Burst: 3, Per: time.Minute})
+	denied := 0
+	k := New(Limit{Burst: 3, Per: time.Minute}, func() { denied++ })
 	k.now = func() time.Time { return now }
 	for i := range 3 {
 		if ok, _ := k.Allow("a"); !ok {
@@ -17,6 +18,9 @@ func TestKeyed(t *testing.T) {
 	ok, wait := k.Allow("a")
 	if ok || wait <= 0 || wait > 20*time.Second {
 		t.Fatalf("4th event: ok=%v wait=%v, want refused with a wait of at most 20s", ok, wait)
+	}
+	if denied != 1 {
+		t.Fatalf("onDeny called %d times, want 1", denied)
 	}
 	if ok, _ := k.Allow("b"); !ok {
 		t.Fatal("another key shares the bucket")
@@ -36,7 +40,7 @@ func TestKeyed(t *testing.T) {
 }
 
 func TestOff(t *testing.T) {
-	k := New(Limit{})
+	k := New(Limit{}, nil)
 	for range 1000 {
 		if ok, _ := k.Allow("x"); !ok {
 			t.Fatal("a zero limit refused")

@@ -23,6 +23,7 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
+	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/postgres"
 	"github.com/hushmsg/hush/internal/sqlite"
 	"github.com/hushmsg/hush/keys"
@@ -34,8 +35,11 @@ type Config struct {
 	// DB is a postgres:// URL; empty means SQLite in DataDir.
 	DB string
 	// NATS is a nats:// URL; empty means the in-process bus (one node).
-	NATS            string
-	Listen          string
+	NATS   string
+	Listen string
+	// AdminListen serves /metrics and pprof; keep it on loopback or a
+	// private network. Empty disables it.
+	AdminListen     string
 	TLSCert, TLSKey string
 	ShutdownTimeout time.Duration
 
@@ -49,6 +53,7 @@ func Defaults() Config {
 	return Config{
 		DataDir:         "hush-data",
 		Listen:          "127.0.0.1:8080",
+		AdminListen:     "127.0.0.1:8081",
 		ShutdownTimeout: 10 * time.Second,
 		Devices:         devices.Defaults(),
 		Keys:            keys.Defaults(),
@@ -58,9 +63,10 @@ func Defaults() Config {
 
 // Files in the data directory.
 const (
-	DBFile     = "hush.db"
-	AddrFile   = "hushd.addr"
-	OutboxFile = "dev-sms-outbox.txt"
+	DBFile        = "hush.db"
+	AddrFile      = "hushd.addr"
+	AdminAddrFile = "hushd.admin.addr"
+	OutboxFile    = "dev-sms-outbox.txt"
 )
 
 // Store is everything a node keeps, on one backend.
@@ -96,6 +102,7 @@ type Node struct {
 	Keys     *keys.Service
 	stopping atomic.Bool
 	closeBus func()
+	Metrics  *metrics.Metrics
 }
 
 // New opens the store and wires the services.
@@ -108,7 +115,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	var b bus.Bus = bus.NewLocal()
-	n := &Node{cfg: cfg, log: log, store: store, Router: httpx.NewRouter(log)}
+	n := &Node{cfg: cfg, log: log, store: store, Router: httpx.NewRouter(log), Metrics: metrics.New()}
 	if cfg.NATS != "" {
 		nb, err := bus.DialNATS(cfg.NATS, log)
 		if err != nil {
@@ -118,9 +125,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		b, n.closeBus = nb, nb.Close
 	}
 	sms := &devices.DevOutbox{Path: filepath.Join(cfg.DataDir, OutboxFile), Log: log}
-	n.Devices = devices.New(cfg.Devices, store, sms, b, log)
-	n.Keys = keys.New(cfg.Keys, store, b, log)
-	n.Envelope = envelope.New(cfg.Envelope, store, b, log, n.greet)
+	n.Devices = devices.New(cfg.Devices, store, sms, b, log, n.Metrics)
+	n.Keys = keys.New(cfg.Keys, store, b, log, n.Metrics)
+	n.Envelope = envelope.New(cfg.Envelope, store, b, log, n.Metrics, n.greet)
 
 	n.Router.Handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		_, err := w.Write([]byte("ok\n"))
@@ -191,6 +198,14 @@ func (n *Node) Serve(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	if n.cfg.AdminListen != "" {
+		stopAdmin, err := n.serveAdmin()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopAdmin()
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	go n.Envelope.RunSweeper(sweepCtx)
@@ -222,6 +237,28 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.log.Info("hushd stopped")
 	return err
+}
+
+// serveAdmin serves metrics and pprof on the admin listener.
+func (n *Node) serveAdmin() (stop func(), err error) {
+	ln, err := net.Listen("tcp", n.cfg.AdminListen)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, AdminAddrFile), []byte(url+"\n")); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: n.Metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	n.log.Info("admin serving", "url", url)
+	return func() {
+		_ = srv.Close()
+		<-done
+		_ = os.Remove(filepath.Join(n.cfg.DataDir, AdminAddrFile))
+	}, nil
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -84,6 +84,13 @@ func (s *Store) Ack(ctx context.Context, acks []envelope.AckKey) error {
 	})
 }
 
+// Count implements envelope.Store.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM envelopes`).Scan(&n)
+	return n, mapErr(err)
+}
+
 // DeleteExpired implements envelope.Store.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes WHERE expires < ? LIMIT ?)`, now.Unix(), limit)

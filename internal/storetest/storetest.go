@@ -364,6 +364,9 @@ func testMailbox(t *testing.T, s Store) {
 	equal(t, "after ack", len(all), 4)
 	equal(t, "acked one gone", all[0].ID, ids[1])
 
+	c, err := s.Count(ctx)
+	check(t, err)
+	equal(t, "count before expiry", c, int64(4))
 	n, err := s.DeleteExpired(ctx, now, 100)
 	check(t, err)
 	equal(t, "expired", n, 1)

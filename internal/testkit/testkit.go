@@ -51,6 +51,7 @@ func Start(t testing.TB, dataDir string, mutate func(*server.Config)) *Node {
 	cfg := server.Defaults()
 	cfg.DataDir = dataDir
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "127.0.0.1:0"
 	cfg.Devices.TestNumbers = testNumbers
 	if os.Getenv("HUSH_TEST_STORE") == "postgres" {
 		cfg.DB = storetest.PostgresURL(t)
