@@ -167,7 +167,10 @@ func (ss *session) deliverLoop(ctx context.Context) {
 	queueEmptySent := false
 	for {
 		drained := false
-		if room := s.cfg.Window - ss.inflightLen(); room > 0 {
+		// Refill the window in large steps: a fetch per freed slot would
+		// cost a store round trip per envelope.
+		inflight := ss.inflightLen()
+		if room := s.cfg.Window - inflight; room > 0 && (inflight == 0 || room >= min(fetchBatch, s.cfg.Window/2)) {
 			limit := min(room, fetchBatch)
 			start := time.Now()
 			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, cursor, limit)

@@ -31,24 +31,41 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(args) == 0 || args[0] != "relay" {
-		fmt.Fprintln(os.Stderr, "usage: hush-bench relay [flags]   (hush-bench relay -h for the flags)")
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: hush-bench relay|backlog|bundles [flags]   (hush-bench SCENARIO -h for the flags)")
 		return flag.ErrHelp
 	}
 	cfg := relayConfig{}
-	fs := flag.NewFlagSet("hush-bench relay", flag.ContinueOnError)
+	fs := flag.NewFlagSet("hush-bench "+args[0], flag.ContinueOnError)
 	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL for the hushd it starts; empty: SQLite in a temporary directory")
-	fs.IntVar(&cfg.Pairs, "pairs", 64, "sender/receiver device pairs, each sending one envelope at a time")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
-	fs.IntVar(&cfg.Rate, "rate", 0, "envelopes per second in all (0: as fast as the server answers)")
-	fs.IntVar(&cfg.Size, "size", 256, "bytes of payload per envelope")
 	fs.StringVar(&cfg.JSON, "json", "", "write the results as JSON to this file")
+	fs.IntVar(&cfg.Size, "size", 256, "bytes of payload per envelope")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load) to this file")
+	var scenario func() error
+	switch args[0] {
+	case "relay":
+		fs.IntVar(&cfg.Pairs, "pairs", 64, "sender/receiver device pairs, each sending one envelope at a time")
+		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
+		fs.IntVar(&cfg.Rate, "rate", 0, "envelopes per second in all (0: as fast as the server answers)")
+		scenario = func() error {
+			if cfg.Pairs < 1 || cfg.Pairs > 5000 || cfg.Size < 16 || cfg.Duration <= 0 || cfg.Rate < 0 {
+				return errors.New("--pairs 1..5000, --size ≥ 16, --duration > 0, --rate ≥ 0")
+			}
+			return relay(ctx, cfg)
+		}
+	case "backlog":
+		n := fs.Int("n", 20000, "envelopes to queue for the offline device")
+		scenario = func() error { return backlog(ctx, cfg.DB, *n, cfg.Size, cfg.JSON) }
+	case "bundles":
+		targets := fs.Int("targets", 20, "devices whose bundles are claimed (100 one-time prekeys each)")
+		fetchers := fs.Int("fetchers", 32, "devices fetching bundles concurrently")
+		d := fs.Duration("duration", 5*time.Second, "how long to fetch")
+		scenario = func() error { return bundles(ctx, cfg.DB, *targets, *fetchers, *d, cfg.JSON) }
+	default:
+		return fmt.Errorf("unknown scenario %q: relay, backlog or bundles", args[0])
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
-	}
-	if cfg.Pairs < 1 || cfg.Pairs > 5000 || cfg.Size < 16 || cfg.Duration <= 0 || cfg.Rate < 0 {
-		return errors.New("--pairs 1..5000, --size ≥ 16, --duration > 0, --rate ≥ 0")
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -61,5 +78,5 @@ func run(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return relay(ctx, cfg)
+	return scenario()
 }

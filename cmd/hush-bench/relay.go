@@ -234,6 +234,7 @@ func startNode(ctx context.Context, db string, n int) (string, func(), error) {
 		cfg.Devices.TestNumbers[benchNumber(i)] = benchCode
 	}
 	cfg.Devices.VerifyPerAddr.Burst = 0 // one address registers every device
+	cfg.Keys.BundleLimit.Burst = 0      // the bundles scenario measures the store, not the limit
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	node, err := server.New(ctx, cfg, logger)
 	if err != nil {

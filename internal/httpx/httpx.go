@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.As(err, &he):
 	case errors.As(err, &hr):
 		he = hr.HTTP()
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads this answer and it is no fault.
+		he = Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "request cancelled")
 	case errors.Is(err, ErrUnavailable):
 		he = Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "storage unavailable; retry")
 		he.Body.RetryAfter = 1

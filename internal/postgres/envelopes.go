@@ -94,15 +94,29 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 
 // Ack implements envelope.Store.
 func (s *Store) Ack(ctx context.Context, acks []envelope.AckKey) error {
-	if len(acks) == 1 {
-		a := acks[0]
-		_, err := s.pool.Exec(ctx, `DELETE FROM envelopes WHERE account_id = $1 AND device_id = $2 AND id = $3`, a.AccountID, a.DeviceID, a.ID)
+	// One statement per mailbox, with the ids as an array.
+	type box struct {
+		account string
+		device  uint32
+	}
+	ids := map[box][]string{}
+	var order []box
+	for _, a := range acks {
+		k := box{a.AccountID, a.DeviceID}
+		if _, ok := ids[k]; !ok {
+			order = append(order, k)
+		}
+		ids[k] = append(ids[k], a.ID.String())
+	}
+	const q = `DELETE FROM envelopes WHERE account_id = $1 AND device_id = $2 AND id = ANY($3::uuid[])`
+	if len(order) == 1 {
+		_, err := s.pool.Exec(ctx, q, order[0].account, order[0].device, ids[order[0]])
 		return mapErr(err)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		for _, a := range acks {
-			b.Queue(`DELETE FROM envelopes WHERE account_id = $1 AND device_id = $2 AND id = $3`, a.AccountID, a.DeviceID, a.ID)
+		for _, k := range order {
+			b.Queue(q, k.account, k.device, ids[k])
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
