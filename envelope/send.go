@@ -18,6 +18,7 @@ import (
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/metrics"
+	"github.com/hushmsg/hush/internal/ratelimit"
 )
 
 // Config tunes the relay; Defaults gives the documented values.
@@ -27,16 +28,23 @@ type Config struct {
 	SweepInterval time.Duration
 	PingInterval  time.Duration
 	Window        int // unacked envelopes in flight per connection
+	// SendLimit bounds sends per account (all its devices together).
+	SendLimit ratelimit.Limit
+	// MaxConnsPerAddr bounds device sockets from one client address
+	// (0: no bound).
+	MaxConnsPerAddr int
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{
-		MaxContent:    256 << 10,
-		TTL:           30 * 24 * time.Hour,
-		SweepInterval: time.Minute,
-		PingInterval:  30 * time.Second,
-		Window:        256,
+		MaxContent:      256 << 10,
+		TTL:             30 * 24 * time.Hour,
+		SweepInterval:   time.Minute,
+		PingInterval:    30 * time.Second,
+		Window:          256,
+		SendLimit:       ratelimit.Limit{Burst: 1000, Per: time.Minute},
+		MaxConnsPerAddr: 1000,
 	}
 }
 
@@ -106,13 +114,19 @@ type Service struct {
 
 	sessions sync.WaitGroup // live WebSocket sessions
 
+	sends *ratelimit.Keyed
+
+	addrMu sync.Mutex // guards addrs
+	addrs  map[string]int
+
 	inserts *batcher[Stored] // group commit of sends
 	acks    *batcher[AckKey] // group commit of acks
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.
 func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics, greet func(context.Context, auth.Device) [][]byte) *Service {
-	s := &Service{cfg: cfg, store: store, bus: b, log: log, m: m, now: time.Now, greet: greet, hub: newHub()}
+	s := &Service{cfg: cfg, store: store, bus: b, log: log, m: m, now: time.Now, greet: greet, hub: newHub(),
+		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}}
 	s.inserts = newBatcher(insertBatch, s.flushInserts)
 	s.acks = newBatcher(ackBatch, s.flushAcks)
 	b.Subscribe(s.hub.onEvent)
@@ -133,6 +147,9 @@ func (s *Service) Send(ctx context.Context, sender auth.Device, req *api.Send) (
 	}
 	if err := s.checkMessages(sender, dest, req.Messages); err != nil {
 		return nil, err
+	}
+	if ok, wait := s.sends.Allow(sender.AccountID); !ok {
+		return nil, httpx.RateLimited(wait, "sends from this account")
 	}
 	regs, err := s.expected(ctx, sender, dest)
 	if err != nil {

@@ -56,6 +56,11 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 	if err := httpx.CheckUpgrade(r); err != nil {
 		return err
 	}
+	addr := httpx.ClientAddr(r)
+	if !s.takeConn(addr) {
+		return httpx.Errorf(http.StatusTooManyRequests, api.CodeRateLimited, "too many connections from this address")
+	}
+	defer s.releaseConn(addr)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return nil // Accept answered the client already
@@ -83,6 +88,26 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 	}
 	ss.run(ctx)
 	return nil
+}
+
+// takeConn counts a socket from addr unless addr has its maximum.
+func (s *Service) takeConn(addr string) bool {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	if s.cfg.MaxConnsPerAddr > 0 && s.addrs[addr] >= s.cfg.MaxConnsPerAddr {
+		s.m.RateLimited.WithLabelValues("connections_per_address").Inc()
+		return false
+	}
+	s.addrs[addr]++
+	return true
+}
+
+func (s *Service) releaseConn(addr string) {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	if s.addrs[addr]--; s.addrs[addr] <= 0 {
+		delete(s.addrs, addr)
+	}
 }
 
 // close asks the session to end with code; it never blocks, so the hub may

@@ -235,6 +235,8 @@ func startNode(ctx context.Context, db string, n int) (string, func(), error) {
 	}
 	cfg.Devices.VerifyPerAddr.Burst = 0 // one address registers every device
 	cfg.Keys.BundleLimit.Burst = 0      // the bundles scenario measures the store, not the limit
+	cfg.Envelope.SendLimit.Burst = 0    // nor do the others measure the send limit
+	cfg.Envelope.MaxConnsPerAddr = 0    // every simulated device comes from loopback
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	node, err := server.New(ctx, cfg, logger)
 	if err != nil {

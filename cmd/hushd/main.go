@@ -99,6 +99,8 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.IntVar(&cfg.Envelope.MaxContent, "max-message-size", cfg.Envelope.MaxContent, "bytes of ciphertext per device message")
 	fs.DurationVar(&cfg.Envelope.TTL, "message-ttl", cfg.Envelope.TTL, "how long an unacknowledged envelope is kept")
 	fs.DurationVar(&cfg.Envelope.SweepInterval, "sweep-interval", cfg.Envelope.SweepInterval, "how often expired envelopes are deleted")
+	fs.IntVar(&cfg.Envelope.SendLimit.Burst, "send-rate", cfg.Envelope.SendLimit.Burst, "sends per account per minute (0: unlimited)")
+	fs.IntVar(&cfg.Envelope.MaxConnsPerAddr, "max-conns-per-address", cfg.Envelope.MaxConnsPerAddr, "device WebSockets from one client address (0: unlimited)")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 }
 

@@ -625,3 +625,33 @@ func TestBundleAndDirectoryLimits(t *testing.T) {
 	// prekeys for everybody else's sake, nor be starved by them.
 	n.MustDo(t, bob, "GET", "/v1/keys/"+alice.AccountID+"/*", nil, http.StatusOK, nil)
 }
+
+func TestSendAndConnectionLimits(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) {
+		c.Envelope.SendLimit.Burst = 2
+		c.Envelope.MaxConnsPerAddr = 1
+	})
+	alice, bob := n.Register(t), n.Register(t)
+	for range 2 {
+		n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("m"), bob), http.StatusOK, nil)
+	}
+	n.Expect(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("m"), bob), http.StatusTooManyRequests, api.CodeRateLimited)
+	// Bob's budget is his own.
+	n.MustDo(t, bob, "POST", "/v1/messages", testkit.Send(alice.AccountID, []byte("m"), alice), http.StatusOK, nil)
+
+	ws := n.Connect(t, bob)
+	ws.Read() // connected: the first frame came
+	if _, resp, err := n.Dial(alice); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second socket from one address: err %v", err)
+	}
+	ws.C.CloseNow()
+	testkit.WaitFor(t, "the address's socket to be released", func() bool {
+		s, _, err := n.Dial(alice)
+		if err != nil {
+			return false
+		}
+		s.C.CloseNow()
+		return true
+	})
+}
