@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: hush-bench relay|backlog|bundles [flags]   (hush-bench SCENARIO -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: hush-bench relay|backlog|bundles|idle [flags]   (hush-bench SCENARIO -h for the flags)")
 		return flag.ErrHelp
 	}
 	cfg := relayConfig{}
@@ -61,8 +61,12 @@ func run(ctx context.Context, args []string) error {
 		fetchers := fs.Int("fetchers", 32, "devices fetching bundles concurrently")
 		d := fs.Duration("duration", 5*time.Second, "how long to fetch")
 		scenario = func() error { return bundles(ctx, cfg.DB, *targets, *fetchers, *d, cfg.JSON) }
+	case "idle":
+		n := fs.Int("n", 10000, "idle device sockets to hold")
+		bin := fs.String("hushd", "bin/hushd", "the hushd binary to start (its memory is measured)")
+		scenario = func() error { return idle(ctx, *bin, cfg.DB, *n, cfg.JSON) }
 	default:
-		return fmt.Errorf("unknown scenario %q: relay, backlog or bundles", args[0])
+		return fmt.Errorf("unknown scenario %q: relay, backlog, bundles or idle", args[0])
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
