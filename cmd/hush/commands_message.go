@@ -35,6 +35,20 @@ func (a *app) checkPreKeys(ctx context.Context, m *messenger) {
 	}
 }
 
+// messengerTo opens the messenger, tops up prekeys, and resolves TO.
+func (a *app) messengerTo(ctx context.Context, to string) (*messenger, string, error) {
+	m, err := a.messenger(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	a.checkPreKeys(ctx, m)
+	dest, err := m.resolve(ctx, to)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, dest, nil
+}
+
 // cmdSend sends one text message.
 func cmdSend(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("send")
@@ -46,12 +60,7 @@ func cmdSend(ctx context.Context, a *app, args []string) error {
 	if err := checkText(text); err != nil {
 		return err
 	}
-	m, err := a.messenger(ctx)
-	if err != nil {
-		return err
-	}
-	a.checkPreKeys(ctx, m)
-	dest, err := m.resolve(ctx, pos[0])
+	m, dest, err := a.messengerTo(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -101,12 +110,7 @@ func cmdChat(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.messenger(ctx)
-	if err != nil {
-		return err
-	}
-	a.checkPreKeys(ctx, m)
-	dest, err := m.resolve(ctx, pos[0])
+	m, dest, err := a.messengerTo(ctx, pos[0])
 	if err != nil {
 		return err
 	}
