@@ -135,13 +135,6 @@ func biCheck(t *testing.T, status int, hdr http.Header, body []byte, wantStatus 
 }
 
 // biEqual fails t unless got is want.
-func biEqual[T comparable](t *testing.T, what string, got, want T) {
-	t.Helper()
-	if got != want {
-		t.Fatalf("%s = %v, want %v", what, got, want)
-	}
-}
-
 // biRead returns ws's next frame, failing t (not the test that opened ws).
 func biRead(t *testing.T, ws *testkit.Socket) *wire.Frame {
 	t.Helper()
@@ -523,11 +516,11 @@ func TestBadInputRegistration(t *testing.T) {
 	t.Run("alice unchanged", func(t *testing.T) {
 		var dir api.Directory
 		n.MustDo(t, alice, "GET", "/v1/directory/"+alice.Number, nil, http.StatusOK, &dir)
-		biEqual(t, "alice's number", dir.AccountID, alice.AccountID)
-		biEqual(t, "alice's devices", biDeviceIDs(t, n, alice), aliceDevices)
+		equal(t, "alice's number", dir.AccountID, alice.AccountID)
+		equal(t, "alice's devices", biDeviceIDs(t, n, alice), aliceDevices)
 		var b api.Bundle
 		n.MustDo(t, alice, "GET", "/v1/keys/"+alice.AccountID+"/1", nil, http.StatusOK, &b)
-		biEqual(t, "alice's identity key", string(b.IdentityKey), string(alice.Identity.Public()))
+		equal(t, "alice's identity key", string(b.IdentityKey), string(alice.Identity.Public()))
 	})
 	t.Run("control: a good registration passes", func(t *testing.T) {
 		n.MustDo(t, nil, "POST", codePath, api.RequestCode{Number: testkit.TestNumber()}, http.StatusAccepted, nil)
@@ -620,8 +613,8 @@ func TestBadInputDevices(t *testing.T) {
 	aliceDevices, bobDevices := biDeviceIDs(t, n, alice), biDeviceIDs(t, n, bob)
 	biRun(t, n, cases, func(t *testing.T) {
 		t.Helper()
-		biEqual(t, "alice's devices", biDeviceIDs(t, n, alice), aliceDevices)
-		biEqual(t, "bob's devices", biDeviceIDs(t, n, bob), bobDevices)
+		equal(t, "alice's devices", biDeviceIDs(t, n, alice), aliceDevices)
+		equal(t, "bob's devices", biDeviceIDs(t, n, bob), bobDevices)
 	})
 
 	t.Run("control: the code still links, odd names kept as they are", func(t *testing.T) {
@@ -629,14 +622,14 @@ func TestBadInputDevices(t *testing.T) {
 		l.Name = "\u200f\u0661\uff0b \u202e" + strings.Repeat("é", 120)
 		var creds api.Credentials
 		n.MustDo(t, nil, "POST", linkPath, l, http.StatusOK, &creds)
-		biEqual(t, "new device id", creds.DeviceID, uint32(3))
+		equal(t, "new device id", creds.DeviceID, uint32(3))
 		var list api.DeviceList
 		n.MustDo(t, alice, "GET", "/v1/devices", nil, http.StatusOK, &list)
 		names := map[uint32]string{}
 		for _, d := range list.Devices {
 			names[d.DeviceID] = d.Name
 		}
-		biEqual(t, "stored name", names[3], l.Name)
+		equal(t, "stored name", names[3], l.Name)
 	})
 }
 
@@ -664,7 +657,7 @@ func TestBadInputProvisioning(t *testing.T) {
 		return f
 	}
 	f := read(t)
-	biEqual(t, "first frame", f.Type, wire.TypeProvisioningAddress)
+	equal(t, "first frame", f.Type, wire.TypeProvisioningAddress)
 	path := "/v1/provisioning/" + f.Address
 
 	cases := biBodyCases(t, alice, "PUT", path, api.ProvisioningMessage{Body: []byte("sealed")},
@@ -690,8 +683,8 @@ func TestBadInputProvisioning(t *testing.T) {
 	t.Run("control: the address still takes one message", func(t *testing.T) {
 		n.MustDo(t, alice, "PUT", path, api.ProvisioningMessage{Body: []byte("sealed")}, http.StatusNoContent, nil)
 		f := read(t)
-		biEqual(t, "frame after the rejected requests", f.Type, wire.TypeProvisioningMessage)
-		biEqual(t, "body", string(f.Body), "sealed")
+		equal(t, "frame after the rejected requests", f.Type, wire.TypeProvisioningMessage)
+		equal(t, "body", string(f.Body), "sealed")
 		n.Expect(t, alice, "PUT", path, api.ProvisioningMessage{Body: []byte("again")}, http.StatusNotFound, api.CodeNotFound)
 	})
 }
@@ -707,7 +700,7 @@ func TestBadInputKeys(t *testing.T) {
 	}
 	n.MustDo(t, alice, "PUT", "/v1/keys", api.SetKeys{PreKeys: start}, http.StatusNoContent, nil)
 	wantCount := api.KeyCount{PreKeys: 5}
-	biEqual(t, "count before", biKeyCount(t, n, alice), wantCount)
+	equal(t, "count before", biKeyCount(t, n, alice), wantCount)
 
 	prekeys := func(from, count int) []api.PreKey {
 		var ks []api.PreKey
@@ -825,22 +818,22 @@ func TestBadInputKeys(t *testing.T) {
 
 	biRun(t, n, cases, func(t *testing.T) {
 		t.Helper()
-		biEqual(t, "alice's one-time keys", biKeyCount(t, n, alice), wantCount)
+		equal(t, "alice's one-time keys", biKeyCount(t, n, alice), wantCount)
 	})
 
 	t.Run("signed keys unchanged", func(t *testing.T) {
 		var b api.Bundle
 		n.MustDo(t, bob, "GET", "/v1/keys/"+alice.AccountID+"/1", nil, http.StatusOK, &b)
 		d := b.Devices[0]
-		biEqual(t, "signed prekey id", d.SignedPreKey.KeyID, uint32(1))
-		biEqual(t, "PQ key is the last resort", d.PQLastResort, true)
-		biEqual(t, "last-resort key id", d.PQPreKey.KeyID, uint32(1))
-		biEqual(t, "claimed the first one-time key", d.PreKey != nil && d.PreKey.KeyID == 1, true)
-		biEqual(t, "one-time keys left", biKeyCount(t, n, alice), api.KeyCount{PreKeys: 4})
+		equal(t, "signed prekey id", d.SignedPreKey.KeyID, uint32(1))
+		equal(t, "PQ key is the last resort", d.PQLastResort, true)
+		equal(t, "last-resort key id", d.PQPreKey.KeyID, uint32(1))
+		equal(t, "claimed the first one-time key", d.PreKey != nil && d.PreKey.KeyID == 1, true)
+		equal(t, "one-time keys left", biKeyCount(t, n, alice), api.KeyCount{PreKeys: 4})
 	})
 	t.Run("control: the good upload passes", func(t *testing.T) {
 		n.MustDo(t, alice, "PUT", "/v1/keys", valid, http.StatusNoContent, nil)
-		biEqual(t, "one-time keys", biKeyCount(t, n, alice), api.KeyCount{PreKeys: 7, PQPreKeys: 2})
+		equal(t, "one-time keys", biKeyCount(t, n, alice), api.KeyCount{PreKeys: 7, PQPreKeys: 2})
 	})
 }
 
@@ -868,7 +861,7 @@ func TestBadInputDirectory(t *testing.T) {
 	t.Run("control: the canonical number is found", func(t *testing.T) {
 		var dir api.Directory
 		n.MustDo(t, alice, "GET", "/v1/directory/"+url.PathEscape(bob.Number), nil, http.StatusOK, &dir)
-		biEqual(t, "bob's account", dir.AccountID, bob.AccountID)
+		equal(t, "bob's account", dir.AccountID, bob.AccountID)
 	})
 }
 
@@ -971,7 +964,7 @@ func TestBadInputMessages(t *testing.T) {
 	biRun(t, n, cases, nil)
 
 	t.Run("nothing delivered", func(t *testing.T) {
-		biEqual(t, "envelopes stored", biStats(t, n)["envelopes"], int64(0))
+		equal(t, "envelopes stored", biStats(t, n)["envelopes"], int64(0))
 		for _, d := range []*testkit.Device{bob, bob2, alice2, carol} {
 			ws := biQueueEmpty(t, n, d)
 			ws.C.CloseNow()
@@ -982,8 +975,8 @@ func TestBadInputMessages(t *testing.T) {
 		var res api.SendResult
 		n.MustDo(t, alice, "POST", "/v1/messages", valid, http.StatusOK, &res)
 		f := ws.Read()
-		biEqual(t, "frame", f.Type, wire.TypeEnvelope)
-		biEqual(t, "envelope", f.Envelope.ID, res.ID)
+		equal(t, "frame", f.Type, wire.TypeEnvelope)
+		equal(t, "envelope", f.Envelope.ID, res.ID)
 	})
 }
 
@@ -1039,8 +1032,8 @@ func TestBadInputWebSocketFrames(t *testing.T) {
 	var res api.SendResult
 	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("hello"), bob), http.StatusOK, &res)
 	f := wb.Read()
-	biEqual(t, "frame", f.Type, wire.TypeEnvelope)
-	biEqual(t, "envelope id", f.Envelope.ID, res.ID)
+	equal(t, "frame", f.Type, wire.TypeEnvelope)
+	equal(t, "envelope id", f.Envelope.ID, res.ID)
 
 	frame := func(v any) string {
 		b, err := json.Marshal(v)
@@ -1116,7 +1109,7 @@ func TestBadInputWebSocketFrames(t *testing.T) {
 			if f.Type != c.typ || f.Error == nil {
 				t.Fatalf("answer %+v, want a %s frame with an error", f, c.typ)
 			}
-			biEqual(t, "error code", f.Error.Code, c.code)
+			equal(t, "error code", f.Error.Code, c.code)
 			if f.Error.Message == "" {
 				t.Error("error without a message")
 			}
@@ -1125,8 +1118,8 @@ func TestBadInputWebSocketFrames(t *testing.T) {
 				if err := json.Unmarshal([]byte(c.frame), &want); err != nil {
 					t.Fatal(err)
 				}
-				biEqual(t, "request id", f.RequestID, want.RequestID)
-				biEqual(t, "status", f.Status, c.status)
+				equal(t, "request id", f.RequestID, want.RequestID)
+				equal(t, "status", f.Status, c.status)
 				if f.Result != nil {
 					t.Errorf("a failed send has a result: %+v", f.Result)
 				}
@@ -1144,15 +1137,15 @@ func TestBadInputWebSocketFrames(t *testing.T) {
 		biWrite(t, wb, []byte(frame(wire.Frame{Type: wire.TypeAck, ID: biUnknownAccount})))
 		biWrite(t, wb, []byte(sendFrame("probe", bad(func(s *api.Send) { s.Messages = nil }))))
 		f := biRead(t, wb)
-		biEqual(t, "next answer", f.Type+" "+f.RequestID, wire.TypeSendResult+" probe")
+		equal(t, "next answer", f.Type+" "+f.RequestID, wire.TypeSendResult+" probe")
 	})
 	t.Run("the socket still takes a good ack and send", func(t *testing.T) {
-		biEqual(t, "bob's envelope still stored", biStats(t, n)["envelopes"], int64(1))
+		equal(t, "bob's envelope still stored", biStats(t, n)["envelopes"], int64(1))
 		biWrite(t, wb, []byte(frame(wire.Frame{Type: wire.TypeAck, ID: res.ID})))
 		biWrite(t, wb, []byte(sendFrame("ok", good)))
 		f := biRead(t, wb)
-		biEqual(t, "answer", f.Type+" "+f.RequestID, wire.TypeSendResult+" ok")
-		biEqual(t, "status", f.Status, http.StatusOK)
+		equal(t, "answer", f.Type+" "+f.RequestID, wire.TypeSendResult+" ok")
+		equal(t, "status", f.Status, http.StatusOK)
 		if f.Result == nil || f.Result.ID == "" {
 			t.Fatalf("no result in %+v", f)
 		}
@@ -1162,7 +1155,7 @@ func TestBadInputWebSocketFrames(t *testing.T) {
 		for {
 			g := wa.Read()
 			if g.Type == wire.TypeEnvelope {
-				biEqual(t, "alice got", g.Envelope.ID+" "+string(g.Envelope.Content), f.Result.ID+" reply")
+				equal(t, "alice got", g.Envelope.ID+" "+string(g.Envelope.Content), f.Result.ID+" reply")
 				break
 			}
 			if g.Type == wire.TypeQueueEmpty {
@@ -1183,7 +1176,7 @@ func TestBadInputOversizeFrame(t *testing.T) {
 	// The server may close before it has read everything; the write's
 	// error does not matter, the close code does.
 	_ = ws.C.Write(t.Context(), websocket.MessageText, []byte(big))
-	biEqual(t, "close code", ws.CloseStatus(), websocket.StatusMessageTooBig)
+	equal(t, "close code", ws.CloseStatus(), websocket.StatusMessageTooBig)
 	biQueueEmpty(t, n, bob).C.CloseNow()
 }
 
@@ -1302,7 +1295,7 @@ func TestBadInputUnauthorized(t *testing.T) {
 	t.Run("devices unchanged", func(t *testing.T) {
 		var list api.DeviceList
 		n.MustDo(t, alice2, "GET", "/v1/devices", nil, http.StatusOK, &list)
-		biEqual(t, "devices", len(list.Devices), 2)
+		equal(t, "devices", len(list.Devices), 2)
 	})
 }
 
@@ -1317,7 +1310,7 @@ func TestBadInputForbidden(t *testing.T) {
 	for i := range 3 {
 		bobs = append(bobs, n.Link(t, bob, uint32(20+i)))
 	}
-	biEqual(t, "bob's last device", bobs[2].DeviceID, uint32(4))
+	equal(t, "bob's last device", bobs[2].DeviceID, uint32(4))
 
 	cases := []biCase{
 		{name: "secondary asks for a provisioning code", as: alice2, method: "POST", path: "/v1/devices/provisioning_code", status: http.StatusForbidden, code: api.CodeForbidden},
@@ -1332,8 +1325,8 @@ func TestBadInputForbidden(t *testing.T) {
 	aliceDevices, bobDevices := biDeviceIDs(t, n, alice), biDeviceIDs(t, n, bob)
 	biRun(t, n, cases, func(t *testing.T) {
 		t.Helper()
-		biEqual(t, "alice's devices", biDeviceIDs(t, n, alice), aliceDevices)
-		biEqual(t, "bob's devices", biDeviceIDs(t, n, bob), bobDevices)
+		equal(t, "alice's devices", biDeviceIDs(t, n, alice), aliceDevices)
+		equal(t, "bob's devices", biDeviceIDs(t, n, bob), bobDevices)
 	})
 	t.Run("every device still authenticates", func(t *testing.T) {
 		for _, d := range append([]*testkit.Device{alice, alice2, alice3, bob}, bobs...) {
@@ -1344,6 +1337,6 @@ func TestBadInputForbidden(t *testing.T) {
 		n.MustDo(t, alice, "DELETE", "/v1/devices/3", nil, http.StatusNoContent, nil)
 		n.Expect(t, alice, "DELETE", "/v1/devices/3", nil, http.StatusNotFound, api.CodeNotFound)
 		n.Expect(t, alice3, "DELETE", "/v1/devices/3", nil, http.StatusUnauthorized, api.CodeUnauthorized)
-		biEqual(t, "bob's devices", biDeviceIDs(t, n, bob), bobDevices)
+		equal(t, "bob's devices", biDeviceIDs(t, n, bob), bobDevices)
 	})
 }
