@@ -134,7 +134,6 @@ func biCheck(t *testing.T, status int, hdr http.Header, body []byte, wantStatus 
 	return e
 }
 
-// biEqual fails t unless got is want.
 // biRead returns ws's next frame, failing t (not the test that opened ws).
 func biRead(t *testing.T, ws *testkit.Socket) *wire.Frame {
 	t.Helper()
