@@ -18,6 +18,7 @@ type conn struct {
 	key    deviceKey
 	notify chan struct{} // mailbox has news; capacity 1
 	live   chan []byte   // encoded frames to write as they are (ephemeral, keys_low)
+	direct directQueue   // envelopes handed over directly (see live.go)
 	close  func(code int, reason string)
 }
 

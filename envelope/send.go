@@ -33,19 +33,57 @@ type Config struct {
 	// MaxConnsPerAddr bounds device sockets from one client address
 	// (0: no bound).
 	MaxConnsPerAddr int
+	// LiveHold is how long an envelope handed straight to a connected
+	// device waits for its ack before it is stored (0: every envelope is
+	// stored first, then delivered).
+	LiveHold time.Duration
+	// DirectQueue bounds the envelopes waiting to be handed to one
+	// session; past it they go through the store until it catches up.
+	DirectQueue int
+	// MaxSendsInFlight bounds the sends one socket may have unanswered;
+	// past it the socket's reader waits (backpressure).
+	MaxSendsInFlight int
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{
-		MaxContent:      256 << 10,
-		TTL:             30 * 24 * time.Hour,
-		SweepInterval:   time.Minute,
-		PingInterval:    30 * time.Second,
-		Window:          256,
-		SendLimit:       ratelimit.Limit{Burst: 1000, Per: time.Minute},
-		MaxConnsPerAddr: 1000,
+		MaxContent:       256 << 10,
+		TTL:              30 * 24 * time.Hour,
+		SweepInterval:    time.Minute,
+		PingInterval:     30 * time.Second,
+		Window:           256,
+		SendLimit:        ratelimit.Limit{Burst: 1000, Per: time.Minute},
+		MaxConnsPerAddr:  1000,
+		LiveHold:         20 * time.Millisecond,
+		DirectQueue:      1024,
+		MaxSendsInFlight: 32,
 	}
+}
+
+// Validate reports a setting out of range, by its hushd flag.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxContent < 1:
+		return errors.New("--max-message-size must be at least 1")
+	case c.TTL <= 0:
+		return errors.New("--message-ttl must be positive")
+	case c.SweepInterval <= 0:
+		return errors.New("--sweep-interval must be positive")
+	case c.PingInterval <= 0:
+		return errors.New("--ws-ping must be positive")
+	case c.Window < 1:
+		return errors.New("--delivery-window must be at least 1")
+	case c.LiveHold < 0:
+		return errors.New("--live-hold must not be negative")
+	case c.DirectQueue < 1:
+		return errors.New("--direct-queue must be at least 1")
+	case c.MaxSendsInFlight < 1:
+		return errors.New("--max-sends-in-flight must be at least 1")
+	case c.MaxConnsPerAddr < 0:
+		return errors.New("--max-conns-per-address must not be negative")
+	}
+	return nil
 }
 
 // maxMessagesPerSend bounds a send: every device of two accounts.
@@ -58,25 +96,37 @@ const (
 	ackBatch    = 1024
 )
 
-// insert commits envs with whatever other sends are waiting, and returns
-// once they are durable.
-func (s *Service) insert(envs []Stored) error {
-	errc := make(chan error, 1)
-	s.inserts.submit(envs, func(err error) { errc <- err })
-	err := <-errc
-	if errors.Is(err, errClosed) {
-		return fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
+// flushInserts commits a batch of sends' envelopes: those that were not
+// acked while they waited.
+func (s *Service) flushInserts(ctx context.Context, outs []*outbound) error {
+	take := make([]*outbound, 0, len(outs))
+	for _, o := range outs {
+		o.mu.Lock()
+		if o.state == outQueued {
+			o.state = outStoring
+			take = append(take, o)
+		}
+		o.mu.Unlock()
 	}
-	return err
-}
-
-// flushInserts commits a batch of sends' envelopes.
-func (s *Service) flushInserts(ctx context.Context, envs []Stored) error {
-	defer s.m.Since("insert", time.Now())
+	if len(take) == 0 {
+		return nil
+	}
+	envs := make([]Stored, len(take))
+	for i, o := range take {
+		envs[i] = o.env
+	}
+	start := time.Now()
 	s.m.BatchSize.WithLabelValues("insert").Observe(float64(len(envs)))
 	err := s.store.Insert(ctx, envs)
+	s.m.Since("insert", start)
 	if err == nil {
-		s.m.Sent.Add(float64(len(envs)))
+		s.m.Inserted.Add(float64(len(envs)))
+	}
+	for _, o := range take {
+		if o.direct {
+			s.live.remove(o)
+		}
+		o.finish(err)
 	}
 	return err
 }
@@ -119,14 +169,15 @@ type Service struct {
 	addrMu sync.Mutex // guards addrs
 	addrs  map[string]int
 
-	inserts *batcher[Stored] // group commit of sends
-	acks    *batcher[AckKey] // group commit of acks
+	inserts *batcher[*outbound] // group commit of sends
+	live    liveSet             // envelopes handed to local sessions, not yet stored
+	acks    *batcher[AckKey]    // group commit of acks
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.
 func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics, greet func(context.Context, auth.Device) [][]byte) *Service {
 	s := &Service{cfg: cfg, store: store, bus: b, log: log, m: m, now: time.Now, greet: greet, hub: newHub(),
-		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}}
+		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}, live: liveSet{m: map[AckKey]*outbound{}}}
 	s.inserts = newBatcher(insertBatch, s.flushInserts)
 	s.acks = newBatcher(ackBatch, s.flushAcks)
 	b.Subscribe(s.hub.onEvent)
@@ -141,6 +192,24 @@ func (s *Service) sendBodyLimit() int64 {
 // Send checks a send against the destination's and the sender's devices and
 // stores (or, ephemeral, hands over) one envelope per device.
 func (s *Service) Send(ctx context.Context, sender auth.Device, req *api.Send) (*api.SendResult, error) {
+	a, err := s.accept(ctx, sender, req)
+	if err != nil {
+		return nil, err
+	}
+	return a.answer(ctx)
+}
+
+// accepted is a send whose envelopes are on their way.
+type accepted struct {
+	s    *Service
+	res  *api.SendResult
+	outs []*outbound // nil for an ephemeral send
+	w    *sendWait
+}
+
+// accept checks a send and sets its envelopes on their way; sends accepted
+// one after another from one device reach each recipient in that order.
+func (s *Service) accept(ctx context.Context, sender auth.Device, req *api.Send) (*accepted, error) {
 	dest, err := httpx.AccountID(req.Destination)
 	if err != nil {
 		return nil, err
@@ -168,27 +237,49 @@ func (s *Service) Send(ctx context.Context, sender auth.Device, req *api.Send) (
 	id := uuid.MustParse(res.ID)
 	if req.Ephemeral {
 		s.sendEphemeral(ctx, sender, res, req.Messages, dest)
-		return res, nil
+		return &accepted{s: s, res: res}, nil
 	}
-	envs := make([]Stored, 0, len(req.Messages))
-	for _, m := range req.Messages {
-		envs = append(envs, Stored{
+	outs := make([]*outbound, len(req.Messages))
+	w := newSendWait(len(outs))
+	for i, m := range req.Messages {
+		outs[i] = &outbound{send: w, env: Stored{
 			AccountID: accountOf(m, dest), DeviceID: m.DeviceID, ID: id,
 			SourceAccount: sender.AccountID, SourceDevice: sender.DeviceID,
 			Type: m.Type, Content: m.Content,
 			ServerTimestamp: res.ServerTimestamp, Expires: now.Add(s.cfg.TTL),
-		})
+		}, at: now}
 	}
-	if err := s.insert(envs); err != nil {
+	s.m.Sent.Add(float64(len(outs)))
+	s.route(outs)
+	return &accepted{s: s, res: res, outs: outs, w: w}, nil
+}
+
+// answer waits until every envelope is durable or acked, then tells
+// devices that were not handed theirs directly to look in the store.
+func (a *accepted) answer(ctx context.Context) (*api.SendResult, error) {
+	s := a.s
+	if a.outs == nil {
+		return a.res, nil
+	}
+	if err := a.w.wait(); err != nil {
+		if errors.Is(err, errClosed) {
+			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
+		}
 		return nil, fmt.Errorf("store envelopes: %w", err)
 	}
-	for _, e := range envs {
-		if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Mailbox, Account: e.AccountID, Device: e.DeviceID}); err != nil {
+	for _, o := range a.outs {
+		// A device whose session here took the envelope, or was poked
+		// when it was stored, needs no news, unless that connection has
+		// gone since.
+		if !o.stored || (o.local != nil && s.hub.get(deviceKey{o.env.AccountID, o.env.DeviceID}) == o.local) {
+			continue
+		}
+		if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Mailbox, Account: o.env.AccountID, Device: o.env.DeviceID}); err != nil {
 			// The envelope is stored: the device gets it on its next connect.
 			s.log.WarnContext(ctx, "publish mailbox event", "err", err)
 		}
 	}
-	return res, nil
+	return a.res, nil
 }
 
 func accountOf(m api.OutgoingMessage, dest string) string {

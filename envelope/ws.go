@@ -24,6 +24,7 @@ const (
 	writeTimeout = 30 * time.Second
 	storeRetry   = time.Second // pause before fetching again from a store that is away
 	ackRetries   = 15          // how many pauses an ack waits out before giving up
+	liveQueue    = 16          // frames and envelopes waiting for a session to take them
 )
 
 // session is one device's live WebSocket: a reader that takes acks and
@@ -46,9 +47,11 @@ type session struct {
 	inflight map[uuid.UUID]struct{}
 
 	// busy is held while a client frame is handled, so that the close
-	// handshake waits for an in-flight send to be answered.
-	busy    sync.Mutex
-	closing bool // guarded by busy
+	// handshake waits for in-flight sends to be answered.
+	busy      sync.Mutex
+	closing   bool           // guarded by busy
+	sends     sync.WaitGroup // sends being answered
+	sendSlots chan struct{}  // one token per send in flight
 }
 
 func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error {
@@ -77,13 +80,15 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 		s: s, ws: ws, dev: dev, cancel: cancel,
 		closeCode: websocket.StatusNormalClosure,
 		space:     make(chan struct{}, 1),
+		sendSlots: make(chan struct{}, s.cfg.MaxSendsInFlight),
 		inflight:  make(map[uuid.UUID]struct{}),
 	}
 	ss.conn = &conn{
+		direct: directQueue{ready: make(chan struct{}, 1)},
 		id:     hex.EncodeToString(b),
 		key:    deviceKey{dev.AccountID, dev.DeviceID},
 		notify: make(chan struct{}, 1),
-		live:   make(chan []byte, 64),
+		live:   make(chan []byte, liveQueue),
 		close:  ss.close,
 	}
 	ss.run(ctx)
@@ -153,6 +158,7 @@ func (ss *session) run(ctx context.Context) {
 	ss.busy.Lock()
 	ss.closing = true
 	ss.busy.Unlock()
+	ss.sends.Wait()
 	_ = ss.ws.Close(ss.closeCode, ss.closeWhy)
 	endIO()
 	wg.Wait()
@@ -185,17 +191,20 @@ func (ss *session) inflightLen() int {
 }
 
 // deliverLoop sends the mailbox in order, keeping at most Window unacked,
-// then "queue_empty", then whatever arrives.
+// then "queue_empty", then whatever arrives: envelopes handed over directly
+// while the mailbox is caught up, else what a poke says is in the store.
 func (ss *session) deliverLoop(ctx context.Context) {
 	s := ss.s
 	var cursor int64
 	queueEmptySent := false
+	dirty := true // the store may hold envelopes not yet delivered
+	q := &ss.conn.direct
 	for {
-		drained := false
+		inflight := ss.inflightLen()
+		room := s.cfg.Window - inflight
 		// Refill the window in large steps: a fetch per freed slot would
 		// cost a store round trip per envelope.
-		inflight := ss.inflightLen()
-		if room := s.cfg.Window - inflight; room > 0 && (inflight == 0 || room >= min(fetchBatch, s.cfg.Window/2)) {
+		if dirty && room > 0 && (inflight == 0 || room >= min(fetchBatch, s.cfg.Window/2)) {
 			limit := min(room, fetchBatch)
 			start := time.Now()
 			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, cursor, limit)
@@ -219,37 +228,72 @@ func (ss *session) deliverLoop(ctx context.Context) {
 			}
 			for i := range batch {
 				e := &batch[i]
-				ss.mu.Lock()
-				ss.inflight[e.ID] = struct{}{}
-				ss.mu.Unlock()
-				if err := ss.writeFrame(&wire.Frame{Type: wire.TypeEnvelope, Envelope: toWire(e)}); err != nil {
+				cursor = e.Seq
+				if err := ss.deliver(e, time.UnixMilli(e.ServerTimestamp)); err != nil {
 					return
 				}
-				s.m.Delivered.Inc()
-				s.m.DeliverLatency.Observe(time.Since(time.UnixMilli(e.ServerTimestamp)).Seconds())
-				cursor = e.Seq
 			}
-			if drained = len(batch) < limit; !drained {
+			if len(batch) == limit {
 				continue
 			}
-		}
-		if drained && !queueEmptySent {
-			if err := ss.writeFrame(&wire.Frame{Type: wire.TypeQueueEmpty}); err != nil {
-				return
+			dirty = false
+			q.caughtUp()
+			if !queueEmptySent {
+				if err := ss.writeFrame(&wire.Frame{Type: wire.TypeQueueEmpty}); err != nil {
+					return
+				}
+				queueEmptySent = true
 			}
-			queueEmptySent = true
+			continue
+		}
+		// Envelopes handed over directly go out once the store is caught
+		// up; a poke that came first names older envelopes, fetched first.
+		if !dirty && room > 0 {
+			if o := q.front(); o != nil {
+				select {
+				case <-ss.conn.notify:
+					dirty = true
+					continue
+				default:
+				}
+				q.pop()
+				if err := ss.deliver(&o.env, o.at); err != nil {
+					return
+				}
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-ss.conn.notify:
+			dirty = true
 		case <-ss.space:
+		case <-q.ready:
 		case f := <-ss.conn.live:
 			if err := ss.write(f); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// deliver writes one envelope unless it is already in flight (an envelope
+// handed over directly may also have been stored by now).
+func (ss *session) deliver(e *Stored, sent time.Time) error {
+	ss.mu.Lock()
+	_, dup := ss.inflight[e.ID]
+	ss.inflight[e.ID] = struct{}{}
+	ss.mu.Unlock()
+	if dup {
+		return nil
+	}
+	if err := ss.writeFrame(&wire.Frame{Type: wire.TypeEnvelope, Envelope: toWire(e)}); err != nil {
+		return err
+	}
+	ss.s.m.Delivered.Inc()
+	ss.s.m.DeliverLatency.Observe(time.Since(sent).Seconds())
+	return nil
 }
 
 func toWire(e *Stored) *wire.Envelope {
@@ -294,7 +338,7 @@ func (ss *session) handle(b []byte) error {
 		}
 		return nil
 	case wire.TypeSend:
-		return ss.send(ss.io, f)
+		return ss.send(f)
 	default:
 		return ss.writeFrame(errorFrame(api.CodeBadRequest, "frame type "+f.Type+" is not sent by clients"))
 	}
@@ -314,7 +358,8 @@ func (ss *session) ack(id string) error {
 	if err != nil {
 		return errBadAckID
 	}
-	ss.s.acks.submit([]AckKey{{AccountID: ss.dev.AccountID, DeviceID: ss.dev.DeviceID, ID: u}}, func(err error) {
+	k := AckKey{AccountID: ss.dev.AccountID, DeviceID: ss.dev.DeviceID, ID: u}
+	done := func(err error) {
 		if err != nil {
 			return
 		}
@@ -328,19 +373,39 @@ func (ss *session) ack(id string) error {
 			default:
 			}
 		}
-	})
+	}
+	if !ss.s.ackLive(k, done) {
+		ss.s.acks.submit([]AckKey{k}, done)
+	}
 	return nil
 }
 
-// send runs a client's send frame and answers it; it returns an error only
-// when the socket is gone.
-func (ss *session) send(ctx context.Context, f *wire.Frame) error {
-	res, err := ss.s.Send(ctx, ss.dev, f.Send)
+// send accepts a client's send frame in the reader, so that a device's
+// sends keep their order, and answers it from a goroutine once it is durable
+// or acked; past MaxSendsInFlight unanswered sends the reader waits. It
+// returns an error only when the socket is gone.
+func (ss *session) send(f *wire.Frame) error {
+	a, err := ss.s.accept(ss.io, ss.dev, f.Send)
+	if err != nil {
+		return ss.answer(f, nil, err)
+	}
+	ss.sendSlots <- struct{}{}
+	ss.sends.Add(1)
+	go func() {
+		defer ss.sends.Done()
+		defer func() { <-ss.sendSlots }()
+		res, err := a.answer(ss.io)
+		_ = ss.answer(f, res, err) // a failed write ends the reader too
+	}()
+	return nil
+}
+
+func (ss *session) answer(f *wire.Frame, res *api.SendResult, err error) error {
 	out := &wire.Frame{Type: wire.TypeSendResult, RequestID: f.RequestID, Status: http.StatusOK, Result: res}
 	if err != nil {
 		var he *httpx.Error
 		if !errors.As(err, &he) {
-			ss.s.log.ErrorContext(ctx, "send over websocket", "err", err)
+			ss.s.log.ErrorContext(ss.io, "send over websocket", "err", err)
 			he = httpx.Errorf(http.StatusInternalServerError, api.CodeInternal, "internal error")
 		}
 		out.Status, out.Result, out.Error = he.Status, nil, &he.Body

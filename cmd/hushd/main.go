@@ -101,6 +101,10 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.DurationVar(&cfg.Envelope.SweepInterval, "sweep-interval", cfg.Envelope.SweepInterval, "how often expired envelopes are deleted")
 	fs.IntVar(&cfg.Envelope.SendLimit.Burst, "send-rate", cfg.Envelope.SendLimit.Burst, "sends per account per minute (0: unlimited)")
 	fs.IntVar(&cfg.Envelope.MaxConnsPerAddr, "max-conns-per-address", cfg.Envelope.MaxConnsPerAddr, "device WebSockets from one client address (0: unlimited)")
+	fs.DurationVar(&cfg.Envelope.LiveHold, "live-hold", cfg.Envelope.LiveHold, "how long an envelope handed straight to a connected device waits for its ack before it is stored (0: store first)")
+	fs.IntVar(&cfg.Envelope.DirectQueue, "direct-queue", cfg.Envelope.DirectQueue, "envelopes waiting for one connected device before they go through the store")
+	fs.IntVar(&cfg.Envelope.Window, "delivery-window", cfg.Envelope.Window, "unacknowledged envelopes in flight per device socket")
+	fs.IntVar(&cfg.Envelope.MaxSendsInFlight, "max-sends-in-flight", cfg.Envelope.MaxSendsInFlight, "unanswered sends per device socket before its reader waits")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 }
 

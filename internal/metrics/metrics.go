@@ -19,7 +19,11 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	Connections    prometheus.Gauge
-	Sent           prometheus.Counter // envelopes stored by sends (one per device)
+	Sent           prometheus.Counter // envelopes accepted by sends (one per device)
+	Inserted       prometheus.Counter // envelopes written to the store
+	AckedLive      prometheus.Counter // acked while held in memory, never stored
+	HoldExpired    prometheus.Counter // delivered live, not acked within the hold, stored
+	DirectOverflow prometheus.Counter // sessions whose direct queue filled up
 	Ephemeral      prometheus.Counter // ephemeral envelopes handed to the bus
 	Delivered      prometheus.Counter // envelope frames written to sockets
 	Acked          prometheus.Counter
@@ -39,17 +43,21 @@ func New() *Metrics {
 	m := &Metrics{reg: reg}
 	ms := prometheus.ExponentialBuckets(0.0005, 2, 14) // 0.5 ms .. 4 s
 	m.Connections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hush_connections", Help: "Device WebSockets open on this node."})
-	m.Sent = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_sent_total", Help: "Envelopes stored by sends, one per device."})
+	m.Sent = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_sent_total", Help: "Envelopes accepted by sends, one per device."})
+	m.Inserted = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_stored_total", Help: "Envelopes written to the store."})
+	m.AckedLive = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_acked_unstored_total", Help: "Envelopes delivered straight to a connected device and acked before they were stored (never written)."})
+	m.DirectOverflow = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_direct_queue_overflows_total", Help: "Times a session fell so far behind that its envelopes went through the store instead."})
+	m.HoldExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_hold_expired_total", Help: "Envelopes delivered straight to a connected device whose ack did not come within the hold, so they were stored."})
 	m.Ephemeral = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_ephemeral_total", Help: "Ephemeral envelopes handed to online devices."})
 	m.Delivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_delivered_total", Help: "Envelopes written to device sockets."})
-	m.Acked = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_acked_total", Help: "Envelopes deleted by their device's ack."})
+	m.Acked = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_acked_total", Help: "Envelopes acknowledged by their device (deleted, or never stored)."})
 	m.Expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_expired_total", Help: "Envelopes deleted unacknowledged by expiry."})
 	m.Stored = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hush_mailbox_envelopes", Help: "Envelopes waiting in all mailboxes, counted at each sweep."})
-	m.DeliverLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hush_deliver_latency_seconds", Help: "From a send's server timestamp to the envelope written to the device's socket.", Buckets: ms})
+	m.DeliverLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hush_deliver_latency_seconds", Help: "From a send's acceptance to the envelope written to the device's socket (millisecond resolution for stored envelopes).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17)})
 	m.StoreLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hush_store_seconds", Help: "Store calls by operation.", Buckets: ms}, []string{"op"})
 	m.BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hush_batch_size", Help: "Items per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}, []string{"op"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"limit"})
-	for _, c := range []prometheus.Collector{m.Connections, m.Sent, m.Ephemeral, m.Delivered, m.Acked, m.Expired, m.Stored,
+	for _, c := range []prometheus.Collector{m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.Delivered, m.Acked, m.Expired, m.Stored,
 		m.DeliverLatency, m.StoreLatency, m.BatchSize, m.RateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

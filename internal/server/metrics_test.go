@@ -34,7 +34,9 @@ func scrape(t *testing.T, n *testkit.Node) string {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	n := testkit.Start(t, "", nil)
+	// Store every envelope first (no direct delivery), to see the store's
+	// metrics; direct_test.go covers the other way.
+	n := testkit.Start(t, "", func(c *server.Config) { c.Envelope.LiveHold = 0 })
 	alice, bob := n.Register(t), n.Register(t)
 	ws := n.Connect(t, bob)
 	skipKeysLow(t, ws)
@@ -52,6 +54,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		"hush_connections 1\n",
 		"hush_envelopes_sent_total 1\n",
+		"hush_envelopes_stored_total 1\n",
 		"hush_envelopes_delivered_total 1\n",
 		"hush_deliver_latency_seconds_count 1\n",
 		`hush_store_seconds_count{op="insert"} 1`,

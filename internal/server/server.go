@@ -107,6 +107,9 @@ type Node struct {
 
 // New opens the store and wires the services.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Envelope.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
