@@ -521,7 +521,7 @@ func TestEphemeralOnlyOnline(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	t.Parallel()
 	n := testkit.Start(t, "", func(c *server.Config) {
-		c.Envelope.TTL = -time.Second // expired as soon as stored
+		c.Envelope.TTL = time.Nanosecond // expired as soon as stored
 		c.Envelope.SweepInterval = time.Hour
 	})
 	alice, bob := n.Register(t), n.Register(t)
