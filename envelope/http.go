@@ -72,11 +72,14 @@ func (s *Service) RunSweeper(ctx context.Context) {
 }
 
 // Sweep deletes every envelope expired by now and returns how many.
-func (s *Service) Sweep(ctx context.Context) (int, error) {
+func (s *Service) Sweep(ctx context.Context) (int, error) { return s.SweepAt(ctx, s.now()) }
+
+// SweepAt deletes the envelopes that expired before now.
+func (s *Service) SweepAt(ctx context.Context, now time.Time) (int, error) {
 	const batch = 1000
 	total := 0
 	for {
-		n, err := s.store.DeleteExpired(ctx, s.now(), batch)
+		n, err := s.store.DeleteExpired(ctx, now, batch)
 		total += n
 		s.m.Expired.Add(float64(n))
 		if err != nil || n < batch {

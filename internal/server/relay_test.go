@@ -521,7 +521,7 @@ func TestEphemeralOnlyOnline(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	t.Parallel()
 	n := testkit.Start(t, "", func(c *server.Config) {
-		c.Envelope.TTL = time.Nanosecond // expired as soon as stored
+		c.Envelope.TTL = time.Minute
 		c.Envelope.SweepInterval = time.Hour
 	})
 	alice, bob := n.Register(t), n.Register(t)
@@ -529,7 +529,7 @@ func TestExpiry(t *testing.T) {
 		n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("old"), bob), http.StatusOK, nil)
 	}
 	equal(t, "stored", envelopeCount(t, n), int64(3))
-	deleted, err := n.Node.Envelope.Sweep(t.Context())
+	deleted, err := n.Node.Envelope.SweepAt(t.Context(), time.Now().Add(time.Minute+time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
