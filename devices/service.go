@@ -172,6 +172,7 @@ func (s *Service) Verify(ctx context.Context, v *api.Verify, clientAddr string) 
 	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Removed, Account: account}); err != nil {
 		s.log.WarnContext(ctx, "publish removal", "err", err)
 	}
+	s.devicesChanged(ctx, account)
 	s.log.InfoContext(ctx, "account registered", "account", account)
 	return &api.Credentials{AccountID: account, DeviceID: auth.PrimaryDeviceID, Password: password.Reveal()}, nil
 }
@@ -297,8 +298,17 @@ func (s *Service) Link(ctx context.Context, l *api.Link) (*api.Credentials, erro
 	case err != nil:
 		return nil, fmt.Errorf("add device: %w", err)
 	}
+	s.devicesChanged(ctx, account)
 	s.log.InfoContext(ctx, "device linked", "account", account, "device", id)
 	return &api.Credentials{AccountID: account, DeviceID: id, Password: password.Reveal()}, nil
+}
+
+// devicesChanged tells every node that account's devices changed, so that
+// none goes on checking sends against a list it cached before.
+func (s *Service) devicesChanged(ctx context.Context, account string) {
+	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.DevicesChanged, Account: account}); err != nil {
+		s.log.WarnContext(ctx, "publish device change", "err", err)
+	}
 }
 
 // List returns the account's devices.
@@ -330,6 +340,7 @@ func (s *Service) Remove(ctx context.Context, dev auth.Device, target uint32) er
 	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Removed, Account: dev.AccountID, Device: target}); err != nil {
 		s.log.WarnContext(ctx, "publish removal", "err", err)
 	}
+	s.devicesChanged(ctx, dev.AccountID)
 	s.log.InfoContext(ctx, "device removed", "account", dev.AccountID, "device", target)
 	return nil
 }

@@ -49,6 +49,7 @@ func (s *Service) Shutdown(ctx context.Context) {
 // Close stops group commit after the work already queued. Call it after
 // Shutdown and after the HTTP server has stopped.
 func (s *Service) Close() {
+	s.unwatch()
 	// Store what is still held for its ack rather than wait out the hold.
 	s.storeHeld(s.live.queued())
 	s.inserts.stop()

@@ -86,6 +86,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// recipientCacheSize bounds the accounts whose device lists a node keeps.
+const recipientCacheSize = 100_000
+
 // maxMessagesPerSend bounds a send: every device of two accounts.
 const maxMessagesPerSend = 64
 
@@ -171,6 +174,9 @@ type Service struct {
 
 	inserts *batcher[*outbound] // group commit of sends
 	live    liveSet             // envelopes handed to local sessions, not yet stored
+
+	recipients *recipientCache
+	unwatch    func() // ends the watch of bus.DevicesTopic
 	acks    *batcher[AckKey]    // group commit of acks
 }
 
@@ -180,7 +186,18 @@ func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metric
 		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}, live: liveSet{m: map[AckKey]*outbound{}}}
 	s.inserts = newBatcher(insertBatch, s.flushInserts)
 	s.acks = newBatcher(ackBatch, s.flushAcks)
-	b.Subscribe(s.hub.onEvent)
+	s.recipients = newRecipientCache(recipientCacheSize)
+	b.Subscribe(func(e bus.Event) bool {
+		switch e.Kind {
+		case bus.DevicesChanged:
+			s.recipients.drop(e.Account)
+			return true
+		case bus.Resync:
+			s.recipients.drop("")
+		}
+		return s.hub.onEvent(e)
+	})
+	s.unwatch = b.Watch(bus.DevicesTopic)
 	return s
 }
 
@@ -320,7 +337,7 @@ func (s *Service) expected(ctx context.Context, sender auth.Device, dest string)
 		if _, done := out[acct]; done {
 			continue
 		}
-		rs, err := s.store.Recipients(ctx, acct)
+		rs, err := s.recipients.get(ctx, s.store, acct)
 		if errors.Is(err, ErrNotFound) {
 			return nil, httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no such account")
 		}

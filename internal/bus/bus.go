@@ -37,7 +37,14 @@ const (
 	// Resync: events may have been lost (the bus reconnected); every
 	// mailbox on this node should be read again. Only dispatched locally.
 	Resync
+	// DevicesChanged: the account's set of devices changed (a device was
+	// added or removed, or the account registered again). Every node
+	// hears it, on DevicesTopic, to drop what it cached.
+	DevicesChanged
 )
+
+// DevicesTopic carries DevicesChanged events to every node.
+const DevicesTopic = "devices"
 
 // Event is about one device, every device of an account (Device 0), or a
 // provisioning address (Kind Provision, address in Conn).
@@ -54,6 +61,8 @@ func (e Event) Topic() string {
 	switch {
 	case e.Kind == Provision:
 		return ProvisionTopic(e.Conn)
+	case e.Kind == DevicesChanged:
+		return DevicesTopic
 	case e.Device == 0:
 		return AccountTopic(e.Account)
 	}

@@ -105,3 +105,19 @@ func TestClusterKeysLowAndProvisioning(t *testing.T) {
 	}
 	equal(t, "provisioning message relayed across nodes", string(f.Body), "sealed")
 }
+
+// A device linked on one node shows in the device check of sends on
+// another node that had the account's list cached.
+func TestClusterDeviceListCache(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.Register(t), a.Register(t)
+	a.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("1"), bob), http.StatusOK, nil)
+	bob2 := b.Link(t, bob, 77)
+	testkit.WaitFor(t, "node A to hear of the new device", func() bool {
+		status, _ := a.Do(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("2"), bob))
+		return status == http.StatusConflict
+	})
+	a.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("3"), bob, bob2), http.StatusOK, nil)
+}

@@ -151,3 +151,23 @@ func TestDirectDeliveryKeepsOrder(t *testing.T) {
 		t.Error("the direct queue never overflowed: the test did not cover store mode")
 	}
 }
+
+// Sends are checked against cached device lists; a device linked or
+// removed since must show at once in the 409 answer.
+func TestDeviceListCacheFollowsChanges(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", nil)
+	alice, bob := n.Register(t), n.Register(t)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("1"), bob), http.StatusOK, nil)
+	bob2 := n.Link(t, bob, 77)
+	e := n.Expect(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("2"), bob), http.StatusConflict, api.CodeMismatchedDevices)
+	if len(e.Mismatched) != 1 || len(e.Mismatched[0].Missing) != 1 || e.Mismatched[0].Missing[0] != bob2.DeviceID {
+		t.Fatalf("409 names %+v, want device %d missing", e.Mismatched, bob2.DeviceID)
+	}
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("3"), bob, bob2), http.StatusOK, nil)
+	n.MustDo(t, bob, "DELETE", "/v1/devices/"+strconv.FormatUint(uint64(bob2.DeviceID), 10), nil, http.StatusNoContent, nil)
+	e = n.Expect(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("4"), bob, bob2), http.StatusConflict, api.CodeMismatchedDevices)
+	if len(e.Mismatched) != 1 || len(e.Mismatched[0].Extra) != 1 || e.Mismatched[0].Extra[0] != bob2.DeviceID {
+		t.Fatalf("409 names %+v, want device %d extra", e.Mismatched, bob2.DeviceID)
+	}
+}
