@@ -176,8 +176,8 @@ type Service struct {
 	live    liveSet             // envelopes handed to local sessions, not yet stored
 
 	recipients *recipientCache
-	unwatch    func() // ends the watch of bus.DevicesTopic
-	acks    *batcher[AckKey]    // group commit of acks
+	unwatch    func()           // ends the watch of bus.DevicesTopic
+	acks       *batcher[AckKey] // group commit of acks
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.
