@@ -2,8 +2,10 @@
 // once with real WebSocket clients; payloads are random bytes carrying a
 // send timestamp, which the server cannot tell from ciphertext.
 //
-// This first version has the 1:1 relay scenario against a hushd it starts
-// itself (SQLite, or PostgreSQL with --db). See docs/benchmarks.md.
+// Scenarios: relay (1:1 between online devices), backlog (drain of an
+// offline mailbox), bundles (prekey claims) and idle (sockets held open),
+// against a hushd it starts itself (SQLite, or PostgreSQL with --db) or a
+// running one (--url). See docs/benchmarks.md.
 package main
 
 import (
@@ -40,6 +42,9 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL for the hushd it starts; empty: SQLite in a temporary directory")
 	fs.StringVar(&cfg.JSON, "json", "", "write the results as JSON to this file")
 	fs.IntVar(&cfg.Size, "size", 256, "bytes of payload per envelope")
+	fs.StringVar(&cfg.Target.URL, "url", "", "run against this running hushd (started with --test-numbers '+15550000000..+15550999999=424242' and the limits off; see docs/benchmarks.md) instead of one in this process")
+	fs.StringVar(&cfg.Target.Admin, "admin", "", "with --url: the hushd's admin listener URL, for its metrics")
+	fs.StringVar(&cfg.Target.Data, "data", "", "with --url and SQLite: the hushd's data directory, for the raw store measurement")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load) to this file")
 	var scenario func() error
 	switch args[0] {
@@ -47,6 +52,8 @@ func run(ctx context.Context, args []string) error {
 		fs.IntVar(&cfg.Pairs, "pairs", 64, "sender/receiver device pairs, each sending one envelope at a time")
 		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
 		fs.IntVar(&cfg.Rate, "rate", 0, "envelopes per second in all (0: as fast as the server answers)")
+		fs.StringVar(&cfg.Plot, "plot", "", "draw throughput and latency over time into this PNG file")
+		fs.DurationVar(&cfg.Raw, "raw", 3*time.Second, "first measure the store's own insert + delete limit for this long (0: skip)")
 		scenario = func() error {
 			if cfg.Pairs < 1 || cfg.Pairs > 5000 || cfg.Size < 16 || cfg.Duration <= 0 || cfg.Rate < 0 {
 				return errors.New("--pairs 1..5000, --size ≥ 16, --duration > 0, --rate ≥ 0")
@@ -55,12 +62,12 @@ func run(ctx context.Context, args []string) error {
 		}
 	case "backlog":
 		n := fs.Int("n", 20000, "envelopes to queue for the offline device")
-		scenario = func() error { return backlog(ctx, cfg.DB, *n, cfg.Size, cfg.JSON) }
+		scenario = func() error { return backlog(ctx, cfg.Target, cfg.DB, *n, cfg.Size, cfg.JSON) }
 	case "bundles":
 		targets := fs.Int("targets", 20, "devices whose bundles are claimed (100 one-time prekeys each)")
 		fetchers := fs.Int("fetchers", 32, "devices fetching bundles concurrently")
 		d := fs.Duration("duration", 5*time.Second, "how long to fetch")
-		scenario = func() error { return bundles(ctx, cfg.DB, *targets, *fetchers, *d, cfg.JSON) }
+		scenario = func() error { return bundles(ctx, cfg.Target, cfg.DB, *targets, *fetchers, *d, cfg.JSON) }
 	case "idle":
 		n := fs.Int("n", 10000, "idle device sockets to hold")
 		bin := fs.String("hushd", "bin/hushd", "the hushd binary to start (its memory is measured)")

@@ -7,20 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
-	"github.com/hushmsg/hush/internal/client"
-	"github.com/hushmsg/hush/internal/devkeys"
-	"github.com/hushmsg/hush/internal/server"
 )
 
 type relayConfig struct {
@@ -30,6 +24,9 @@ type relayConfig struct {
 	Rate     int
 	Size     int
 	JSON     string
+	Plot     string
+	Raw      time.Duration
+	Target   targetFlags
 }
 
 // relayResult is what the relay scenario reports.
@@ -47,23 +44,60 @@ type relayResult struct {
 	DeliverP50 float64 `json:"deliver_p50_ms"`
 	DeliverP99 float64 `json:"deliver_p99_ms"`
 	DeliverMax float64 `json:"deliver_max_ms"`
+	// The store's own limit (insert + delete, see rawStore), measured in
+	// the same run, and the relay's rate as a share of it.
+	RawStorePerSecond float64 `json:"raw_store_per_second,omitempty"`
+	RawRatio          float64 `json:"relay_to_raw_store,omitempty"`
+	// From the server's metrics: envelopes written to the store, and
+	// envelopes acked before they were ever stored.
+	Stored        float64  `json:"stored,omitempty"`
+	AckedUnstored float64  `json:"acked_unstored,omitempty"`
+	Series        []second `json:"series"`
+}
+
+// second is one second of the run.
+type second struct {
+	T          int     `json:"t"`
+	Delivered  int     `json:"delivered"`
+	DeliverP50 float64 `json:"deliver_p50_ms"`
+	DeliverP99 float64 `json:"deliver_p99_ms"`
+}
+
+// sample is one delivery: when, and how long after its send.
+type sample struct {
+	at  time.Time
+	lat time.Duration
 }
 
 func relay(ctx context.Context, cfg relayConfig) error {
-	url, stop, err := startNode(ctx, cfg.DB, 2*cfg.Pairs)
+	t, err := newTarget(ctx, cfg.Target, cfg.DB, 2*cfg.Pairs)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	fmt.Fprintf(os.Stderr, "hushd at %s; registering %d devices\n", url, 2*cfg.Pairs)
-	devs, err := registerDevices(ctx, url, 2*cfg.Pairs)
+	defer t.stop()
+	fmt.Fprintf(os.Stderr, "hushd at %s; registering %d devices\n", t.url, 2*cfg.Pairs)
+	devs, err := registerDevices(ctx, t.url, 2*cfg.Pairs)
 	if err != nil {
 		return err
 	}
+	var raw float64
+	if cfg.Raw > 0 {
+		// The first receiver is registered and not connected yet: its
+		// mailbox takes the raw rows.
+		creds, _ := devs[1].Credentials()
+		fmt.Fprintf(os.Stderr, "measuring the store's own limit for %s\n", cfg.Raw)
+		if raw, err = rawStore(ctx, t, creds, cfg.Size, cfg.Raw); err != nil {
+			return fmt.Errorf("raw store: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "store: %.0f envelopes/s (insert + delete, batches of %d, %d writers)\n", raw, rawBatch, rawWriters)
+	}
+	stored0, _ := t.counter("hush_envelopes_stored_total")
+	unstored0, _ := t.counter("hush_envelopes_acked_unstored_total")
 
 	var sent, delivered, failed atomic.Int64
 	var mu sync.Mutex
-	var sendLat, deliverLat []time.Duration
+	var sendLat []time.Duration
+	var deliveries []sample
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var wg, senders sync.WaitGroup
@@ -85,7 +119,7 @@ func relay(ctx context.Context, cfg relayConfig) error {
 		toCreds, _ := to.Credentials()
 		wg.Go(func() { // receiver: until the sender is done and the queue is quiet
 			defer rs.Close()
-			var local []time.Duration
+			var local []sample
 			finished := func() bool {
 				select {
 				case <-sendersDone:
@@ -114,18 +148,19 @@ func relay(ctx context.Context, cfg relayConfig) error {
 					continue
 				}
 				if len(f.Envelope.Content) >= 8 {
+					now := time.Now()
 					at := int64(binary.BigEndian.Uint64(f.Envelope.Content))
-					local = append(local, time.Duration(time.Now().UnixNano()-at))
+					local = append(local, sample{now, time.Duration(now.UnixNano() - at)})
 				}
 				delivered.Add(1)
 				_ = rs.Ack(ctx, f.Envelope.ID)
 			}
 			mu.Lock()
-			deliverLat = append(deliverLat, local...)
+			deliveries = append(deliveries, local...)
 			mu.Unlock()
 		})
 		senders.Add(1)
-		wg.Go(func() { // sender: one send at a time, answered after commit
+		wg.Go(func() { // sender: one send at a time, answered once durable or acked
 			defer senders.Done()
 			defer ss.Close()
 			payload := make([]byte, cfg.Size)
@@ -162,11 +197,25 @@ func relay(ctx context.Context, cfg relayConfig) error {
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	res := relayResult{Scenario: "relay", Store: storeName(cfg.DB), Pairs: cfg.Pairs, Seconds: cfg.Duration.Seconds(),
+	res := relayResult{Scenario: "relay", Store: t.storeName(), Pairs: cfg.Pairs, Seconds: cfg.Duration.Seconds(),
 		Sent: sent.Load(), Delivered: delivered.Load(), Failed: failed.Load(),
 		PerSecond: float64(delivered.Load()) / min(elapsed, cfg.Duration).Seconds()}
 	res.SendP50ms, res.SendP99ms, _ = percentiles(sendLat)
-	res.DeliverP50, res.DeliverP99, res.DeliverMax = percentiles(deliverLat)
+	lats := make([]time.Duration, len(deliveries))
+	for i, d := range deliveries {
+		lats[i] = d.lat
+	}
+	res.DeliverP50, res.DeliverP99, res.DeliverMax = percentiles(lats)
+	res.Series = perSecond(start, deliveries)
+	if raw > 0 {
+		res.RawStorePerSecond, res.RawRatio = raw, res.PerSecond/raw
+	}
+	if v, ok := t.counter("hush_envelopes_stored_total"); ok {
+		res.Stored = v - stored0
+	}
+	if v, ok := t.counter("hush_envelopes_acked_unstored_total"); ok {
+		res.AckedUnstored = v - unstored0
+	}
 	printTable(os.Stdout, &res)
 	if cfg.JSON != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -174,7 +223,30 @@ func relay(ctx context.Context, cfg relayConfig) error {
 			return err
 		}
 	}
+	if cfg.Plot != "" {
+		title := fmt.Sprintf("hush-bench relay, %s, %d pairs", res.Store, res.Pairs)
+		if err := plotSeries(cfg.Plot, title, res.Series); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+	}
 	return nil
+}
+
+// perSecond buckets deliveries by the second of the run they happened in.
+func perSecond(start time.Time, ds []sample) []second {
+	buckets := map[int][]time.Duration{}
+	last := 0
+	for _, d := range ds {
+		s := int(d.at.Sub(start) / time.Second)
+		buckets[s] = append(buckets[s], d.lat)
+		last = max(last, s)
+	}
+	out := make([]second, 0, last+1)
+	for s := 0; s <= last && len(ds) > 0; s++ {
+		p50, p99, _ := percentiles(buckets[s])
+		out = append(out, second{T: s, Delivered: len(buckets[s]), DeliverP50: p50, DeliverP99: p99})
+	}
+	return out
 }
 
 func storeName(db string) string {
@@ -214,70 +286,11 @@ func printTable(w io.Writer, r *relayResult) {
 	fmt.Fprintf(w, "scenario  store     pairs  sent      delivered  failed  env/s     send p50  send p99  deliver p50  deliver p99  max\n")
 	fmt.Fprintf(w, "%-9s %-9s %-6d %-9d %-10d %-7d %-9.0f %-9.2f %-9.2f %-12.2f %-12.2f %.2f\n",
 		r.Scenario, r.Store, r.Pairs, r.Sent, r.Delivered, r.Failed, r.PerSecond, r.SendP50ms, r.SendP99ms, r.DeliverP50, r.DeliverP99, r.DeliverMax)
-}
-
-// benchNumber is the i-th test number the bench registers.
-func benchNumber(i int) string { return fmt.Sprintf("+1555%07d", i) }
-
-const benchCode = "424242"
-
-// startNode runs a hushd in this process with test numbers for n devices.
-func startNode(ctx context.Context, db string, n int) (string, func(), error) {
-	dir, err := os.MkdirTemp("", "hush-bench-")
-	if err != nil {
-		return "", nil, err
+	if r.RawStorePerSecond > 0 {
+		fmt.Fprintf(w, "store's own limit: %.0f envelopes/s (insert + delete); relay = %.0f%% of it\n", r.RawStorePerSecond, 100*r.RawRatio)
 	}
-	cfg := server.Defaults()
-	cfg.DataDir, cfg.DB, cfg.Listen, cfg.AdminListen = dir, db, "127.0.0.1:0", ""
-	cfg.Devices.TestNumbers = map[string]string{}
-	for i := range n {
-		cfg.Devices.TestNumbers[benchNumber(i)] = benchCode
+	if r.Delivered > 0 && (r.Stored > 0 || r.AckedUnstored > 0) {
+		fmt.Fprintf(w, "server: %.0f envelopes stored, %.0f acked before they were stored (%.1f%% never touched the store)\n",
+			r.Stored, r.AckedUnstored, 100*r.AckedUnstored/float64(r.Delivered))
 	}
-	cfg.Devices.VerifyPerAddr.Burst = 0 // one address registers every device
-	cfg.Keys.BundleLimit.Burst = 0      // the bundles scenario measures the store, not the limit
-	cfg.Envelope.SendLimit.Burst = 0    // nor do the others measure the send limit
-	cfg.Envelope.MaxConnsPerAddr = 0    // every simulated device comes from loopback
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	node, err := server.New(ctx, cfg, logger)
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(nctx) }()
-	stop := func() { cancel(); <-done; os.RemoveAll(dir) }
-	addr := filepath.Join(dir, server.AddrFile)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if b, err := os.ReadFile(addr); err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b)), stop, nil
-		}
-	}
-	stop()
-	return "", nil, fmt.Errorf("hushd did not start")
-}
-
-// registerDevices registers n accounts (one device each, registration id 1).
-func registerDevices(ctx context.Context, url string, n int) ([]*client.Client, error) {
-	anon, err := client.New(client.Config{BaseURL: url})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*client.Client, n)
-	for i := range n {
-		id, err := devkeys.NewIdentity()
-		if err != nil {
-			return nil, err
-		}
-		dk, err := id.DeviceKeys(1)
-		if err != nil {
-			return nil, err
-		}
-		creds, err := anon.Verify(ctx, &api.Verify{Number: benchNumber(i), Code: benchCode, IdentityKey: id.Public(), DeviceKeys: dk})
-		if err != nil {
-			return nil, fmt.Errorf("register device %d: %w", i, err)
-		}
-		out[i] = anon.WithCredentials(client.Credentials{AccountID: creds.AccountID, DeviceID: creds.DeviceID, Password: creds.Password})
-	}
-	return out, nil
 }

@@ -32,13 +32,13 @@ func report(w io.Writer, jsonFile string, r result, order []string) error {
 
 // backlog queues n envelopes for one offline device, then connects it and
 // measures how fast the backlog drains (delivered and acked).
-func backlog(ctx context.Context, db string, n, size int, jsonFile string) error {
-	url, stop, err := startNode(ctx, db, 2)
+func backlog(ctx context.Context, tf targetFlags, db string, n, size int, jsonFile string) error {
+	t, err := newTarget(ctx, tf, db, 2)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	devs, err := registerDevices(ctx, url, 2)
+	defer t.stop()
+	devs, err := registerDevices(ctx, t.url, 2)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func backlog(ctx context.Context, db string, n, size int, jsonFile string) error
 	}
 	drained := time.Since(dStart)
 	return report(os.Stdout, jsonFile, result{
-		"scenario": "backlog", "store": storeName(db), "envelopes": n,
+		"scenario": "backlog", "store": t.storeName(), "envelopes": n,
 		"queue_per_second": float64(n) / queued.Seconds(),
 		"drain_per_second": float64(n) / drained.Seconds(),
 		"drain_seconds":    drained.Seconds(),
@@ -101,13 +101,13 @@ func backlog(ctx context.Context, db string, n, size int, jsonFile string) error
 
 // bundles uploads 100 one-time prekeys to each of targets devices, then
 // has fetchers claim bundles concurrently for d.
-func bundles(ctx context.Context, db string, targets, fetchers int, d time.Duration, jsonFile string) error {
-	url, stop, err := startNode(ctx, db, targets+fetchers)
+func bundles(ctx context.Context, tf targetFlags, db string, targets, fetchers int, d time.Duration, jsonFile string) error {
+	tg, err := newTarget(ctx, tf, db, targets+fetchers)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	devs, err := registerDevices(ctx, url, targets+fetchers)
+	defer tg.stop()
+	devs, err := registerDevices(ctx, tg.url, targets+fetchers)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func bundles(ctx context.Context, db string, targets, fetchers int, d time.Durat
 	wg.Wait()
 	elapsed := time.Since(start)
 	return report(os.Stdout, jsonFile, result{
-		"scenario": "bundles", "store": storeName(db), "fetchers": fetchers, "targets": targets,
+		"scenario": "bundles", "store": tg.storeName(), "fetchers": fetchers, "targets": targets,
 		"claims": claims.Load(), "claims_with_prekey": withKey.Load(), "failed": failed.Load(),
 		"claims_per_second": float64(claims.Load()) / elapsed.Seconds(),
 	}, []string{"scenario", "store", "fetchers", "targets", "claims", "claims_with_prekey", "failed", "claims_per_second"})

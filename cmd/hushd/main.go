@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -86,7 +87,7 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a drain may take on SIGTERM")
 	fs.StringVar(logFormat, "log-format", *logFormat, "log format: text or json")
-	fs.StringVar(testNumbers, "test-numbers", "", "test numbers with fixed codes, e.g. +15550000001=111111,+15550000002=222222 (no SMS is sent for them)")
+	fs.StringVar(testNumbers, "test-numbers", "", "test numbers with fixed codes, e.g. +15550000001=111111,+15550000002=222222 or a range +15550000000..+15550099999=424242 (no SMS is sent for them)")
 	fs.IntVar(&cfg.Devices.MaxDevices, "max-devices", cfg.Devices.MaxDevices, "devices per account, the primary included")
 	fs.DurationVar(&cfg.Devices.CodeTTL, "code-ttl", cfg.Devices.CodeTTL, "how long a registration code is valid")
 	fs.IntVar(&cfg.Devices.CodeAttempts, "code-attempts", cfg.Devices.CodeAttempts, "wrong tries allowed per registration code")
@@ -108,16 +109,38 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 }
 
+// maxTestRange bounds the numbers one FROM..TO range of --test-numbers
+// may name.
+const maxTestRange = 1_000_000
+
 func parseTestNumbers(s string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, pair := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		number, code, ok := strings.Cut(pair, "=")
-		if !ok || len(code) != 6 || strings.Trim(code, "0123456789") != "" || !strings.HasPrefix(number, "+") {
-			return nil, fmt.Errorf("--test-numbers: %q is not +NUMBER=6DIGITS", number)
+		numbers, code, ok := strings.Cut(pair, "=")
+		if !ok || len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+			return nil, fmt.Errorf("--test-numbers: %q is not +NUMBER=6DIGITS or +FROM..+TO=6DIGITS", pair)
 		}
-		out[number] = code
+		from, to, isRange := strings.Cut(numbers, "..")
+		if !isRange {
+			to = from
+		}
+		lo, errLo := testNumber(from)
+		hi, errHi := testNumber(to)
+		if errLo != nil || errHi != nil || len(from) != len(to) || hi < lo || hi-lo >= maxTestRange {
+			return nil, fmt.Errorf("--test-numbers: %q is not +NUMBER=6DIGITS or +FROM..+TO=6DIGITS (same length, at most %d numbers)", pair, maxTestRange)
+		}
+		for n := lo; n <= hi; n++ {
+			out[fmt.Sprintf("+%0*d", len(from)-1, n)] = code
+		}
 	}
 	return out, nil
+}
+
+func testNumber(s string) (uint64, error) {
+	if len(s) < 2 || len(s) > 16 || s[0] != '+' {
+		return 0, errors.New("not +DIGITS")
+	}
+	return strconv.ParseUint(s[1:], 10, 64)
 }
 
 func newLogger(format string) (*slog.Logger, error) {

@@ -55,7 +55,12 @@ func TestParseTestNumbers(t *testing.T) {
 	if err != nil || len(m) != 2 || m["+15550000002"] != "222222" {
 		t.Fatalf("got %v, %v", m, err)
 	}
-	for _, bad := range []string{"+1555=12345", "15550000001=111111", "+1555=abcdef", "+1555"} {
+	m, err = parseTestNumbers("+15550000098..+15550000101=424242")
+	if err != nil || len(m) != 4 || m["+15550000098"] != "424242" || m["+15550000101"] != "424242" || m["+15550000100"] != "424242" {
+		t.Fatalf("range: got %v, %v", m, err)
+	}
+	for _, bad := range []string{"+1555=12345", "15550000001=111111", "+1555=abcdef", "+1555",
+		"+15550000002..+15550000001=111111", "+1555..+15550=111111", "+1..+9999999=111111", "+1555..=111111", "+1+2=111111"} {
 		if _, err := parseTestNumbers(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
