@@ -63,17 +63,17 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 	if !s.takeConn(addr) {
 		return httpx.Errorf(http.StatusTooManyRequests, api.CodeRateLimited, "too many connections from this address")
 	}
-	defer s.releaseConn(addr)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
+		s.releaseConn(addr)
 		return nil // Accept answered the client already
 	}
-	s.sessions.Add(1)
-	defer s.sessions.Done()
 	ws.SetReadLimit(wire.MaxFrameSize)
-	// The session outlives nothing but the socket; r.Context() ends with it.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
+	// The session lives as long as the socket, in a goroutine of its own:
+	// the handler returns, and with it the HTTP server's goroutine, its
+	// deep stack and the request, which an idle socket would otherwise
+	// keep.
+	ctx, cancel := context.WithCancel(context.Background())
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	ss := &session{
@@ -91,7 +91,13 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 		live:   make(chan []byte, liveQueue),
 		close:  ss.close,
 	}
-	ss.run(ctx)
+	s.sessions.Add(1)
+	go func() {
+		defer s.sessions.Done()
+		defer s.releaseConn(addr)
+		defer cancel()
+		ss.run(ctx)
+	}()
 	return nil
 }
 
@@ -149,9 +155,10 @@ func (ss *session) run(ctx context.Context) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); ss.readLoop() }()
-	go func() { defer wg.Done(); ss.pingLoop(ctx) }()
+	stopPinger := ss.pinger(ctx)
+	defer stopPinger()
 	ss.deliverLoop(ctx)
 	ss.cancel()
 	ss.closeOnce.Do(func() {}) // freeze the close code
@@ -413,24 +420,33 @@ func (ss *session) answer(f *wire.Frame, res *api.SendResult, err error) error {
 	return ss.writeFrame(out)
 }
 
-// pingLoop drops a peer that stops answering pings.
-func (ss *session) pingLoop(ctx context.Context) {
-	t := time.NewTicker(ss.s.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ss.io, ss.s.cfg.PingInterval)
-			err := ss.ws.Ping(pctx)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					ss.close(int(websocket.StatusGoingAway), "no pong")
-				}
-				return
+// pinger pings the peer every PingInterval from a timer, so that an idle
+// session holds no goroutine for it, and drops a peer that stops answering.
+// stop ends it.
+func (ss *session) pinger(ctx context.Context) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	t = time.AfterFunc(ss.s.cfg.PingInterval, func() {
+		pctx, cancel := context.WithTimeout(ss.io, ss.s.cfg.PingInterval)
+		err := ss.ws.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				ss.close(int(websocket.StatusGoingAway), "no pong")
 			}
+			return
 		}
+		mu.Lock()
+		if !stopped {
+			t.Reset(ss.s.cfg.PingInterval)
+		}
+		mu.Unlock()
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
 }

@@ -3,35 +3,35 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client"
-	"github.com/hushmsg/hush/internal/devkeys"
 )
 
-// idle starts hushdBin as a child process, links n devices to one account,
+// idle starts hushdBin as a child process, registers n accounts,
 // holds a WebSocket open for each (spread over several loopback source
 // addresses, past the 64k ports of one), and reports the child's resident
 // memory per connection.
-func idle(ctx context.Context, hushdBin, db string, n int, jsonFile string) error {
+func idle(ctx context.Context, hushdBin, db string, n int, jsonFile, heapFile string) error {
 	dir, err := os.MkdirTemp("", "hush-bench-idle-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	args := []string{"--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "",
-		"--test-numbers", benchNumber(0) + "=" + benchCode, "--max-devices", strconv.Itoa(n + 1),
-		"--max-conns-per-address", "0", "--log-format", "json"}
+	args := []string{"--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--test-numbers", benchNumber(0) + ".." + benchNumber(n-1) + "=" + benchCode,
+		"--verify-rate-address", "0", "--max-conns-per-address", "0", "--log-format", "json"}
 	if db != "" {
 		args = append(args, "--db", db)
 	}
@@ -54,40 +54,19 @@ func idle(ctx context.Context, hushdBin, db string, n int, jsonFile string) erro
 		b, _ := os.ReadFile(filepath.Join(dir, "hushd.addr"))
 		url = strings.TrimSpace(string(b))
 	}
-	anon, err := client.New(client.Config{BaseURL: url})
+	fmt.Fprintf(os.Stderr, "registering %d accounts\n", n)
+	regStart := time.Now()
+	devs, err := registerDevices(ctx, url, n)
 	if err != nil {
 		return err
 	}
-	ik, err := devkeys.NewIdentity()
-	if err != nil {
-		return err
+	fmt.Fprintf(os.Stderr, "registered in %s\n", time.Since(regStart).Round(time.Second))
+	creds := make([]client.Credentials, n)
+	for i, d := range devs {
+		creds[i], _ = d.Credentials()
 	}
-	dk, err := ik.DeviceKeys(1)
-	if err != nil {
-		return err
-	}
-	pc, err := anon.Verify(ctx, &api.Verify{Number: benchNumber(0), Code: benchCode, IdentityKey: ik.Public(), DeviceKeys: dk})
-	if err != nil {
-		return fmt.Errorf("register: %w", err)
-	}
-	primary := anon.WithCredentials(client.Credentials{AccountID: pc.AccountID, DeviceID: pc.DeviceID, Password: pc.Password})
-	fmt.Fprintf(os.Stderr, "linking %d devices\n", n)
-	creds := make([]client.Credentials, 0, n)
-	for i := range n {
-		code, err := primary.ProvisioningCode(ctx)
-		if err != nil {
-			return err
-		}
-		dk, err := ik.DeviceKeys(uint32(i%16380 + 1))
-		if err != nil {
-			return err
-		}
-		c, err := anon.Link(ctx, &api.Link{AccountID: pc.AccountID, ProvisioningCode: code.Code, DeviceKeys: dk})
-		if err != nil {
-			return fmt.Errorf("link device %d: %w", i, err)
-		}
-		creds = append(creds, client.Credentials{AccountID: c.AccountID, DeviceID: c.DeviceID, Password: c.Password})
-	}
+	devs = nil
+	runtime.GC()
 
 	baseRSS, err := rss(cmd.Process.Pid)
 	if err != nil {
@@ -128,6 +107,17 @@ func idle(ctx context.Context, hushdBin, db string, n int, jsonFile string) erro
 	if err != nil {
 		return err
 	}
+	// Where the memory is, from the Go runtime's own figures.
+	adm, _ := os.ReadFile(filepath.Join(dir, "hushd.admin.addr"))
+	tg := &target{admin: strings.TrimSpace(string(adm))}
+	goroutines, _ := tg.counter("go_goroutines")
+	stack, _ := tg.counter("go_memstats_stack_inuse_bytes")
+	heap, _ := tg.counter("go_memstats_heap_inuse_bytes")
+	if heapFile != "" {
+		if err := fetch(tg.admin+"/debug/pprof/heap", heapFile); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+	}
 	for _, s := range socks {
 		if s != nil {
 			s.Close()
@@ -137,7 +127,8 @@ func idle(ctx context.Context, hushdBin, db string, n int, jsonFile string) erro
 	return report(os.Stdout, jsonFile, result{
 		"scenario": "idle", "store": storeName(db), "connections": open.Load(),
 		"hushd_rss_before_kib": baseRSS, "hushd_rss_kib": withRSS, "kib_per_connection": per,
-	}, []string{"scenario", "store", "connections", "hushd_rss_before_kib", "hushd_rss_kib", "kib_per_connection"})
+		"goroutines": goroutines, "stack_inuse_kib": stack / 1024, "heap_inuse_kib": heap / 1024,
+	}, []string{"scenario", "store", "connections", "hushd_rss_before_kib", "hushd_rss_kib", "kib_per_connection", "goroutines", "stack_inuse_kib", "heap_inuse_kib"})
 }
 
 // rss reads a process's resident set size in KiB.
@@ -152,4 +143,25 @@ func rss(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+// fetch saves url's body to file.
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -71,7 +71,8 @@ func run(ctx context.Context, args []string) error {
 	case "idle":
 		n := fs.Int("n", 10000, "idle device sockets to hold")
 		bin := fs.String("hushd", "bin/hushd", "the hushd binary to start (its memory is measured)")
-		scenario = func() error { return idle(ctx, *bin, cfg.DB, *n, cfg.JSON) }
+		heap := fs.String("heap-profile", "", "save the hushd's heap profile, taken with the sockets open, to this file")
+		scenario = func() error { return idle(ctx, *bin, cfg.DB, *n, cfg.JSON, *heap) }
 	default:
 		return fmt.Errorf("unknown scenario %q: relay, backlog, bundles or idle", args[0])
 	}
