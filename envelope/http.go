@@ -51,7 +51,7 @@ func (s *Service) Shutdown(ctx context.Context) {
 func (s *Service) Close() {
 	s.unwatch()
 	// Store what is still held for its ack rather than wait out the hold.
-	s.storeHeld(s.live.queued())
+	s.storeHeld(s.live.all())
 	s.inserts.stop()
 	s.acks.stop()
 }

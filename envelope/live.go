@@ -175,8 +175,8 @@ func (l *liveSet) get(k AckKey) *outbound {
 	return l.m[k]
 }
 
-// queued returns every envelope still held.
-func (l *liveSet) queued() []*outbound {
+// all returns every envelope in the set (held, or being inserted).
+func (l *liveSet) all() []*outbound {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []*outbound

@@ -24,7 +24,7 @@ const (
 	writeTimeout = 30 * time.Second
 	storeRetry   = time.Second // pause before fetching again from a store that is away
 	ackRetries   = 15          // how many pauses an ack waits out before giving up
-	liveQueue    = 16          // frames and envelopes waiting for a session to take them
+	liveQueue    = 16          // live frames (ephemeral, keys_low) waiting for a session to take them
 )
 
 // session is one device's live WebSocket: a reader that takes acks and
