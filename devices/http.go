@@ -21,6 +21,9 @@ func (s *Service) Routes(r *httpx.Router) {
 	r.Handle("GET /v1/devices", s.handleList, authn)
 	r.Handle("DELETE /v1/devices/{device_id}", s.handleRemove, authn)
 	r.Handle("GET /v1/directory/{number}", s.handleLookup, authn)
+	r.Handle("GET /v1/account/privacy", s.Presence.handleGetPrivacy, authn)
+	r.Handle("PUT /v1/account/privacy", s.Presence.handlePutPrivacy, authn)
+	r.Handle("GET /v1/accounts/{id}/last_seen", s.Presence.handleLastSeen, authn)
 }
 
 // parseUser splits a Basic-auth user "<account_id>.<device_id>".
@@ -53,6 +56,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			httpx.WriteError(w, r, s.log, err)
 			return
 		}
+		s.Presence.Touch(r.Context(), dev.AccountID)
 		next.ServeHTTP(w, r.WithContext(auth.With(r.Context(), dev)))
 	})
 }

@@ -69,6 +69,9 @@ type Service struct {
 
 	codeNumber, codeAddr, verifyAddr, directory *ratelimit.Keyed
 
+	// Presence keeps last seen and online state.
+	Presence *Presence
+
 	mu      sync.Mutex             // guards the following fields
 	waiting map[string]chan []byte // provisioning sockets on this node
 }
@@ -82,6 +85,7 @@ func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, m 
 		verifyAddr: ratelimit.New(cfg.VerifyPerAddr, m.Denied("verify_per_address")),
 		directory:  ratelimit.New(cfg.DirectoryLimit, m.Denied("directory")),
 		waiting:    make(map[string]chan []byte),
+		Presence:   newPresence(store, b, log),
 	}
 	b.Subscribe(s.onProvision)
 	return s

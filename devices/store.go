@@ -45,6 +45,14 @@ type Store interface {
 	// TakeProvisioningCode deletes the code and reports whether it existed
 	// unexpired at now.
 	TakeProvisioningCode(ctx context.Context, accountID string, hash []byte, now time.Time) (bool, error)
+	// Presence returns when an account was last active (Unix seconds, 0
+	// never) and who may see it, or ErrNotFound.
+	Presence(ctx context.Context, accountID string) (lastSeen int64, visibility string, err error)
+	// SetLastSeen records an account's last activity, never moving it back.
+	SetLastSeen(ctx context.Context, accountID string, at int64) error
+	// SetLastSeenVisibility sets who may see an account's last seen, or
+	// returns ErrNotFound.
+	SetLastSeenVisibility(ctx context.Context, accountID, visibility string) error
 }
 
 // RegistrationCode is a pending code: only its hash is kept.

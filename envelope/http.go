@@ -15,6 +15,7 @@ import (
 func (s *Service) Routes(r *httpx.Router, authn httpx.Middleware) {
 	r.Handle("POST /v1/messages", s.handleSend, authn)
 	r.Handle("GET /v1/websocket", s.handleWebSocket, authn)
+	r.Handle("POST /v1/groups/{id}/messages", s.handleGroupSend, authn)
 }
 
 func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) error {

@@ -41,11 +41,43 @@ func (c *conn) offer(frame []byte) {
 
 // hub tracks this node's live connections and routes bus events to them.
 type hub struct {
-	mu    sync.Mutex // guards the following fields
-	conns map[deviceKey]*conn
+	mu        sync.Mutex // guards the following fields
+	conns     map[deviceKey]*conn
+	followers map[string]map[*conn]struct{} // account -> connections following its presence
 }
 
-func newHub() *hub { return &hub{conns: make(map[deviceKey]*conn)} }
+func newHub() *hub {
+	return &hub{conns: make(map[deviceKey]*conn), followers: make(map[string]map[*conn]struct{})}
+}
+
+func (h *hub) follow(account string, c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.followers[account] == nil {
+		h.followers[account] = make(map[*conn]struct{})
+	}
+	h.followers[account][c] = struct{}{}
+}
+
+func (h *hub) unfollow(account string, c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.followers[account], c)
+	if len(h.followers[account]) == 0 {
+		delete(h.followers, account)
+	}
+}
+
+// offerPresence hands a presence frame to the connections following its
+// account.
+func (h *hub) offerPresence(e bus.Event) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.followers[e.Account] {
+		c.offer(e.Payload)
+	}
+	return len(h.followers[e.Account]) > 0
+}
 
 // add registers c, displacing the device's older connection on this node.
 func (h *hub) add(c *conn) {
@@ -99,6 +131,8 @@ func (h *hub) onEvent(e bus.Event) bool {
 	switch e.Kind {
 	case bus.Provision:
 		return false
+	case bus.PresenceChanged:
+		return h.offerPresence(e)
 	case bus.Resync:
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -108,6 +142,9 @@ func (h *hub) onEvent(e bus.Event) bool {
 		return true
 	}
 	conns := h.matching(e)
+	if e.Kind == bus.Online {
+		return len(conns) > 0
+	}
 	for _, c := range conns {
 		switch e.Kind {
 		case bus.Mailbox:

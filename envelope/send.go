@@ -43,6 +43,8 @@ type Config struct {
 	// MaxSendsInFlight bounds the sends one socket may have unanswered;
 	// past it the socket's reader waits (backpressure).
 	MaxSendsInFlight int
+	// MaxGroupRecipients bounds the devices one group send names.
+	MaxGroupRecipients int
 }
 
 // Defaults returns the documented defaults.
@@ -58,6 +60,8 @@ func Defaults() Config {
 		LiveHold:         20 * time.Millisecond,
 		DirectQueue:      1024,
 		MaxSendsInFlight: 32,
+		// 1,000 members with 6 devices each.
+		MaxGroupRecipients: 6000,
 	}
 }
 
@@ -80,6 +84,8 @@ func (c Config) Validate() error {
 		return errors.New("--direct-queue must be at least 1")
 	case c.MaxSendsInFlight < 1:
 		return errors.New("--max-sends-in-flight must be at least 1")
+	case c.MaxGroupRecipients < 1:
+		return errors.New("--max-group-recipients must be at least 1")
 	case c.MaxConnsPerAddr < 0:
 		return errors.New("--max-conns-per-address must not be negative")
 	}
@@ -175,7 +181,9 @@ type Service struct {
 	inserts *batcher[*outbound] // group commit of sends
 	live    liveSet             // envelopes handed to local sessions, not yet stored
 
-	recipients *recipientCache
+	recipients   *recipientCache
+	groupDevices GroupDevices // nil: no group sends
+	presence     Presence     // nil: no presence
 	unwatch    func()           // ends the watch of bus.DevicesTopic
 	acks       *batcher[AckKey] // group commit of acks
 }
@@ -370,9 +378,15 @@ func matchDevices(want map[string]map[uint32]uint32, sender auth.Device, dest st
 		}
 		got[acct][m.DeviceID] = m.RegistrationID
 	}
+	return compareDevices(want, got, orderedAccounts(dest, sender.AccountID))
+}
+
+// compareDevices answers 409 for missing or extra devices, then 410 for
+// registration ids that differ, over accounts in order.
+func compareDevices(want, got map[string]map[uint32]uint32, accounts []string) error {
 	var mismatched []api.MismatchedDevices
 	var stale []api.StaleDevices
-	for _, acct := range orderedAccounts(dest, sender.AccountID) {
+	for _, acct := range accounts {
 		mm := api.MismatchedDevices{AccountID: acct, Missing: []uint32{}, Extra: []uint32{}}
 		st := api.StaleDevices{AccountID: acct}
 		for d, reg := range want[acct] {
@@ -423,16 +437,21 @@ func orderedAccounts(dest, self string) []string {
 // nothing is stored and offline devices get nothing.
 func (s *Service) sendEphemeral(ctx context.Context, sender auth.Device, res *api.SendResult, msgs []api.OutgoingMessage, dest string) {
 	for _, m := range msgs {
-		frame, err := wire.Encode(&wire.Frame{Type: wire.TypeEnvelope, Envelope: &wire.Envelope{
-			ID: res.ID, SourceAccount: sender.AccountID, SourceDevice: sender.DeviceID,
-			Type: m.Type, Content: m.Content, ServerTimestamp: res.ServerTimestamp, Ephemeral: true,
-		}})
-		if err != nil {
-			continue
-		}
-		if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Ephemeral, Account: accountOf(m, dest), Device: m.DeviceID, Payload: frame}); err != nil {
-			s.log.WarnContext(ctx, "publish ephemeral", "err", err)
-		}
-		s.m.Ephemeral.Inc()
+		s.publishEphemeral(ctx, sender, res, accountOf(m, dest), m.DeviceID, m.Type, m.Content, "")
 	}
+}
+
+// publishEphemeral hands one ephemeral envelope to its device's node.
+func (s *Service) publishEphemeral(ctx context.Context, sender auth.Device, res *api.SendResult, account string, device uint32, typ int, content []byte, group string) {
+	frame, err := wire.Encode(&wire.Frame{Type: wire.TypeEnvelope, Envelope: &wire.Envelope{
+		ID: res.ID, SourceAccount: sender.AccountID, SourceDevice: sender.DeviceID,
+		Type: typ, Content: content, ServerTimestamp: res.ServerTimestamp, Ephemeral: true, Group: group,
+	}})
+	if err != nil {
+		return
+	}
+	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Ephemeral, Account: account, Device: device, Payload: frame}); err != nil {
+		s.log.WarnContext(ctx, "publish ephemeral", "err", err)
+	}
+	s.m.Ephemeral.Inc()
 }

@@ -18,7 +18,10 @@ type Store interface {
 	Recipients(ctx context.Context, accountID string) ([]Recipient, error)
 	// Insert commits every envelope in one transaction, skipping any whose
 	// device no longer exists, and gives each a mailbox position (Seq)
-	// greater than any committed before it in that mailbox.
+	// greater than any committed before it in that mailbox. Envelopes with
+	// the same Payload share one stored copy of their Content, kept while
+	// any envelope refers to it (it may already exist from an earlier
+	// Insert of the same send).
 	Insert(ctx context.Context, envs []Stored) error
 	// Fetch returns up to limit envelopes of a mailbox with Seq > after,
 	// in Seq order.
@@ -58,4 +61,8 @@ type Stored struct {
 	Content         []byte
 	ServerTimestamp int64 // Unix milliseconds
 	Expires         time.Time
+	// Payload, when not zero, names the shared copy of Content that the
+	// envelopes of one group send refer to; Group is that group's id.
+	Payload uuid.UUID
+	Group   string
 }

@@ -43,8 +43,9 @@ type session struct {
 
 	space chan struct{} // an ack freed room in the window; capacity 1
 
-	mu       sync.Mutex // guards the following fields
-	inflight map[uuid.UUID]struct{}
+	mu        sync.Mutex // guards the following fields
+	inflight  map[uuid.UUID]struct{}
+	following map[string]func() // followed account -> its unwatch
 
 	// busy is held while a client frame is handled, so that the close
 	// handshake waits for in-flight sends to be answered.
@@ -82,6 +83,7 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 		space:     make(chan struct{}, 1),
 		sendSlots: make(chan struct{}, s.cfg.MaxSendsInFlight),
 		inflight:  make(map[uuid.UUID]struct{}),
+		following: make(map[string]func()),
 	}
 	ss.conn = &conn{
 		direct: directQueue{ready: make(chan struct{}, 1)},
@@ -132,6 +134,13 @@ func (ss *session) close(code int, why string) {
 
 func (ss *session) run(ctx context.Context) {
 	s := ss.s
+	if s.presence != nil {
+		// Deferred first, so it runs last: once this node no longer
+		// answers for the device, the presence asks the others.
+		s.presence.Connected(ctx, ss.dev.AccountID)
+		defer s.presence.Disconnected(context.WithoutCancel(ctx), ss.dev.AccountID)
+	}
+	defer ss.unfollowAll()
 	// Watch before announcing, so that no event for this device is missed.
 	defer s.bus.Watch(bus.DeviceTopic(ss.dev.AccountID, ss.dev.DeviceID))()
 	defer s.bus.Watch(bus.AccountTopic(ss.dev.AccountID))()
@@ -306,7 +315,7 @@ func (ss *session) deliver(e *Stored, sent time.Time) error {
 func toWire(e *Stored) *wire.Envelope {
 	return &wire.Envelope{
 		ID: e.ID.String(), SourceAccount: e.SourceAccount, SourceDevice: e.SourceDevice,
-		Type: e.Type, Content: e.Content, ServerTimestamp: e.ServerTimestamp,
+		Type: e.Type, Content: e.Content, ServerTimestamp: e.ServerTimestamp, Group: e.Group,
 	}
 }
 
@@ -345,7 +354,11 @@ func (ss *session) handle(b []byte) error {
 		}
 		return nil
 	case wire.TypeSend:
-		return ss.send(f)
+		return ss.send(f, func() (*accepted, error) { return ss.s.accept(ss.io, ss.dev, f.Send) })
+	case wire.TypeGroupSend:
+		return ss.send(f, func() (*accepted, error) { return ss.s.acceptGroup(ss.io, ss.dev, f.GroupSend) })
+	case wire.TypePresenceFollow:
+		return ss.follow(f.Follow)
 	default:
 		return ss.writeFrame(errorFrame(api.CodeBadRequest, "frame type "+f.Type+" is not sent by clients"))
 	}
@@ -391,8 +404,8 @@ func (ss *session) ack(id string) error {
 // sends keep their order, and answers it from a goroutine once it is durable
 // or acked; past MaxSendsInFlight unanswered sends the reader waits. It
 // returns an error only when the socket is gone.
-func (ss *session) send(f *wire.Frame) error {
-	a, err := ss.s.accept(ss.io, ss.dev, f.Send)
+func (ss *session) send(f *wire.Frame, accept func() (*accepted, error)) error {
+	a, err := accept()
 	if err != nil {
 		return ss.answer(f, nil, err)
 	}

@@ -16,9 +16,12 @@ const (
 	TypeKeysLow    = "keys_low"    // one-time prekeys are running low: upload more
 	TypeSendResult = "send_result" // answer to a client's send frame
 	TypeError      = "error"       // a frame the server could not take
+	TypePresence   = "presence"    // a followed account's presence changed
 	// Client to server.
-	TypeAck  = "ack"  // the envelope is safely stored on the device: delete it
-	TypeSend = "send" // send like POST /v1/messages
+	TypeAck            = "ack"             // the envelope is safely stored on the device: delete it
+	TypeSend           = "send"            // send like POST /v1/messages
+	TypeGroupSend      = "group_send"      // send like POST /v1/groups/{id}/messages
+	TypePresenceFollow = "presence_follow" // follow these accounts' presence
 	// Provisioning socket, server to new device.
 	TypeProvisioningAddress = "provisioning_address"
 	TypeProvisioningMessage = "provisioning_message"
@@ -32,8 +35,13 @@ const (
 	CloseTooSlow       = 4003 // the client did not keep up with delivery
 )
 
+// EnvelopeGroupChange is the Type of an envelope the server itself sends
+// (SourceAccount empty, SourceDevice 0): Content is an api.GroupChange in
+// JSON, not a ciphertext. Clients send types 1..255 only.
+const EnvelopeGroupChange = 256
+
 // Envelope is an opaque ciphertext queued for one device. The server never
-// sees inside Content.
+// sees inside Content. Group is set on envelopes of a group send.
 type Envelope struct {
 	ID              string `json:"id"`
 	SourceAccount   string `json:"source_account"`
@@ -42,6 +50,7 @@ type Envelope struct {
 	Content         []byte `json:"content"`
 	ServerTimestamp int64  `json:"server_timestamp"`
 	Ephemeral       bool   `json:"ephemeral,omitempty"`
+	Group           string `json:"group,omitempty"`
 }
 
 // Frame is the union of all frames; Type says which fields are set.
@@ -53,12 +62,16 @@ type Frame struct {
 
 	RequestID string          `json:"request_id,omitempty"` // send, send_result
 	Send      *api.Send       `json:"send,omitempty"`       // send
+	GroupSend *api.GroupSend  `json:"group_send,omitempty"` // group_send
 	Status    int             `json:"status,omitempty"`     // send_result: HTTP-like status
 	Result    *api.SendResult `json:"result,omitempty"`     // send_result on success
 	Error     *api.Error      `json:"error,omitempty"`      // send_result on failure, error
 
 	PreKeys   *int `json:"prekeys,omitempty"`    // keys_low
 	PQPreKeys *int `json:"pq_prekeys,omitempty"` // keys_low
+
+	Presence *api.Presence `json:"presence,omitempty"` // presence
+	Follow   *api.Follow   `json:"follow,omitempty"`   // presence_follow
 
 	Address string `json:"address,omitempty"` // provisioning_address
 	Body    []byte `json:"body,omitempty"`    // provisioning_message
@@ -108,6 +121,21 @@ func (f *Frame) validate() error {
 		if f.RequestID == "" {
 			return missing("request_id")
 		}
+	case TypeGroupSend:
+		if f.GroupSend == nil {
+			return missing("group_send")
+		}
+		if f.RequestID == "" {
+			return missing("request_id")
+		}
+	case TypePresence:
+		if f.Presence == nil {
+			return missing("presence")
+		}
+	case TypePresenceFollow:
+		if f.Follow == nil {
+			return missing("follow")
+		}
 	case TypeSendResult:
 		if f.RequestID == "" {
 			return missing("request_id")
@@ -131,6 +159,6 @@ func (f *Frame) validate() error {
 
 // AllTypes lists every frame type, for the documentation check.
 var AllTypes = []string{
-	TypeEnvelope, TypeQueueEmpty, TypeKeysLow, TypeSendResult, TypeError,
-	TypeAck, TypeSend, TypeProvisioningAddress, TypeProvisioningMessage,
+	TypeEnvelope, TypeQueueEmpty, TypeKeysLow, TypeSendResult, TypeError, TypePresence,
+	TypeAck, TypeSend, TypeGroupSend, TypePresenceFollow, TypeProvisioningAddress, TypeProvisioningMessage,
 }

@@ -208,3 +208,127 @@ type SendResult struct {
 	ID              string `json:"id"`
 	ServerTimestamp int64  `json:"server_timestamp"`
 }
+
+// Group roles.
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// CreateGroup is the body of POST /v1/groups: the accounts to add besides
+// the creator, who becomes the first admin.
+type CreateGroup struct {
+	Members []string `json:"members"`
+}
+
+// GroupMember is one member of a group. Joined is Unix seconds.
+type GroupMember struct {
+	AccountID string `json:"account_id"`
+	Role      string `json:"role"`
+	Joined    int64  `json:"joined"`
+}
+
+// Group answers the group routes. Version grows by one with every
+// membership change; clients order changes by it.
+type Group struct {
+	GroupID string        `json:"group_id"`
+	Version int64         `json:"version"`
+	Members []GroupMember `json:"members"`
+}
+
+// GroupSummary is one group in GET /v1/groups.
+type GroupSummary struct {
+	GroupID string `json:"group_id"`
+	Version int64  `json:"version"`
+	Role    string `json:"role"`
+}
+
+// GroupList answers GET /v1/groups.
+type GroupList struct {
+	Groups []GroupSummary `json:"groups"`
+}
+
+// AddMembers is the body of POST /v1/groups/{id}/members.
+type AddMembers struct {
+	Members []string `json:"members"`
+}
+
+// Promote is the body of POST /v1/groups/{id}/admins.
+type Promote struct {
+	AccountID string `json:"account_id"`
+}
+
+// Group change actions, in GroupChange.Action.
+const (
+	GroupCreated  = "created"
+	GroupAdded    = "added"
+	GroupRemoved  = "removed"
+	GroupLeft     = "left"
+	GroupPromoted = "promoted"
+)
+
+// GroupChange is the content of a server envelope (type
+// wire.TypeGroupChange) that tells every member's devices, in order, how
+// a group changed. Actor made the change; Accounts are the ones it was
+// about. Members is the member list after the change; a device whose
+// account is no longer a member gets the change without it.
+type GroupChange struct {
+	GroupID  string        `json:"group_id"`
+	Version  int64         `json:"version"`
+	Action   string        `json:"action"`
+	Actor    string        `json:"actor"`
+	Accounts []string      `json:"accounts"`
+	Members  []GroupMember `json:"members,omitempty"`
+}
+
+// GroupRecipient names one device a group send goes to, with the
+// registration id the sender's session knows.
+type GroupRecipient struct {
+	AccountID      string `json:"account_id"`
+	DeviceID       uint32 `json:"device_id"`
+	RegistrationID uint32 `json:"registration_id"`
+}
+
+// GroupSend is the body of POST /v1/groups/{id}/messages and of a
+// WebSocket "group_send" frame: one ciphertext (a Sender Key message) for
+// every device of every other member and every other device of the
+// sender, which Recipients must name exactly, as Send's messages do.
+type GroupSend struct {
+	GroupID    string           `json:"group_id,omitempty"` // the frame's; REST takes it from the path
+	Ephemeral  bool             `json:"ephemeral,omitempty"`
+	Type       int              `json:"type"`
+	Content    []byte           `json:"content"`
+	Recipients []GroupRecipient `json:"recipients"`
+}
+
+// Last-seen visibility.
+const (
+	VisibleEveryone = "everyone"
+	VisibleNobody   = "nobody"
+)
+
+// Privacy is the body and answer of GET and PUT /v1/account/privacy.
+type Privacy struct {
+	LastSeen string `json:"last_seen"` // VisibleEveryone or VisibleNobody
+}
+
+// Presence answers GET /v1/accounts/{id}/last_seen and is the body of a
+// WebSocket "presence" frame. Hidden says the account shows nothing; else
+// Online says whether a device of it is connected and LastSeen (Unix
+// seconds, rounded down to the minute) when it was last active.
+type Presence struct {
+	AccountID string `json:"account_id"`
+	Hidden    bool   `json:"hidden,omitempty"`
+	Online    bool   `json:"online"`
+	LastSeen  int64  `json:"last_seen,omitempty"`
+}
+
+// Follow is the body of a WebSocket "presence_follow" frame: the accounts
+// whose presence this connection wants as it changes (it replaces the
+// previous list; at most MaxFollow).
+type Follow struct {
+	Accounts []string `json:"accounts"`
+}
+
+// MaxFollow bounds the accounts one connection follows.
+const MaxFollow = 256

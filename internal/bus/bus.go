@@ -41,6 +41,12 @@ const (
 	// added or removed, or the account registered again). Every node
 	// hears it, on DevicesTopic, to drop what it cached.
 	DevicesChanged
+	// Online asks (with Deliver) whether a device of the account is
+	// connected to some node.
+	Online
+	// PresenceChanged: Payload is a presence frame about the account, for
+	// the connections following it, on PresenceTopic.
+	PresenceChanged
 )
 
 // DevicesTopic carries DevicesChanged events to every node.
@@ -63,6 +69,8 @@ func (e Event) Topic() string {
 		return ProvisionTopic(e.Conn)
 	case e.Kind == DevicesChanged:
 		return DevicesTopic
+	case e.Kind == PresenceChanged:
+		return PresenceTopic(e.Account)
 	case e.Device == 0:
 		return AccountTopic(e.Account)
 	}
@@ -76,6 +84,10 @@ func DeviceTopic(account string, device uint32) string {
 
 // AccountTopic carries the events of every device of an account.
 func AccountTopic(account string) string { return "a." + account }
+
+// PresenceTopic carries an account's presence changes to the nodes whose
+// connections follow it.
+func PresenceTopic(account string) string { return "s." + account }
 
 // ProvisionTopic carries provisioning messages for one address.
 func ProvisionTopic(address string) string { return "p." + address }

@@ -134,3 +134,94 @@ func (c *Client) Send(ctx context.Context, s *api.Send) (*api.SendResult, error)
 	}
 	return &out, nil
 }
+
+// CreateGroup creates a group with this account as its first admin and
+// members as the other members (POST /v1/groups).
+func (c *Client) CreateGroup(ctx context.Context, members []string) (*api.Group, error) {
+	var out api.Group
+	if err := c.do(ctx, call{method: http.MethodPost, path: "/v1/groups", auth: true, in: &api.CreateGroup{Members: members}, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Groups lists this account's groups (GET /v1/groups).
+func (c *Client) Groups(ctx context.Context) ([]api.GroupSummary, error) {
+	var out api.GroupList
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/v1/groups", auth: true, out: &out}); err != nil {
+		return nil, err
+	}
+	return out.Groups, nil
+}
+
+// Group returns a group this account is a member of (GET /v1/groups/{id}).
+func (c *Client) Group(ctx context.Context, groupID string) (*api.Group, error) {
+	var out api.Group
+	if err := c.do(ctx, call{method: http.MethodGet, path: groupPath(groupID), auth: true, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// AddMembers adds accounts to a group; admins only
+// (POST /v1/groups/{id}/members).
+func (c *Client) AddMembers(ctx context.Context, groupID string, members []string) (*api.Group, error) {
+	var out api.Group
+	if err := c.do(ctx, call{method: http.MethodPost, path: groupPath(groupID) + "/members", auth: true, in: &api.AddMembers{Members: members}, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveMember removes an account from a group: an admin removes anyone,
+// a member removes itself (leaves) (DELETE /v1/groups/{id}/members/{account}).
+func (c *Client) RemoveMember(ctx context.Context, groupID, accountID string) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: groupPath(groupID) + "/members/" + url.PathEscape(accountID), auth: true})
+}
+
+// Promote makes a member an admin; admins only (POST /v1/groups/{id}/admins).
+func (c *Client) Promote(ctx context.Context, groupID, accountID string) (*api.Group, error) {
+	var out api.Group
+	if err := c.do(ctx, call{method: http.MethodPost, path: groupPath(groupID) + "/admins", auth: true, in: &api.Promote{AccountID: accountID}, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GroupSend sends one ciphertext to every other member device of a group
+// (POST /v1/groups/{id}/messages). A wrong device set is an *APIError with
+// api.CodeMismatchedDevices (409) or api.CodeStaleDevices (410).
+func (c *Client) GroupSend(ctx context.Context, groupID string, g *api.GroupSend) (*api.SendResult, error) {
+	var out api.SendResult
+	if err := c.do(ctx, call{method: http.MethodPost, path: groupPath(groupID) + "/messages", auth: true, in: g, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func groupPath(id string) string { return "/v1/groups/" + url.PathEscape(id) }
+
+// Privacy returns this account's privacy settings (GET /v1/account/privacy).
+func (c *Client) Privacy(ctx context.Context) (*api.Privacy, error) {
+	var out api.Privacy
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/v1/account/privacy", auth: true, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SetPrivacy changes this account's privacy settings
+// (PUT /v1/account/privacy).
+func (c *Client) SetPrivacy(ctx context.Context, p *api.Privacy) error {
+	return c.do(ctx, call{method: http.MethodPut, path: "/v1/account/privacy", auth: true, in: p})
+}
+
+// LastSeen returns an account's presence as its setting allows
+// (GET /v1/accounts/{id}/last_seen).
+func (c *Client) LastSeen(ctx context.Context, accountID string) (*api.Presence, error) {
+	var out api.Presence
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/v1/accounts/" + url.PathEscape(accountID) + "/last_seen", auth: true, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -184,7 +184,25 @@ func (s *MessageSocket) Ack(ctx context.Context, id string) error {
 // matching send_result. A failed send is an *APIError with the status and
 // body the REST route would have answered.
 func (s *MessageSocket) Send(ctx context.Context, m *api.Send) (*api.SendResult, error) {
+	return s.request(ctx, &wire.Frame{Type: wire.TypeSend, Send: m})
+}
+
+// GroupSend sends like POST /v1/groups/{id}/messages over the socket (g
+// names the group) and waits for the matching send_result.
+func (s *MessageSocket) GroupSend(ctx context.Context, g *api.GroupSend) (*api.SendResult, error) {
+	return s.request(ctx, &wire.Frame{Type: wire.TypeGroupSend, GroupSend: g})
+}
+
+// Follow asks for presence frames about these accounts (replacing the
+// previous list): one now for each account, then one at each change.
+func (s *MessageSocket) Follow(ctx context.Context, accounts []string) error {
+	return s.write(ctx, &wire.Frame{Type: wire.TypePresenceFollow, Follow: &api.Follow{Accounts: accounts}})
+}
+
+// request writes f with a new request id and waits for its send_result.
+func (s *MessageSocket) request(ctx context.Context, f *wire.Frame) (*api.SendResult, error) {
 	id := "r" + strconv.FormatUint(s.nextID.Add(1), 10)
+	f.RequestID = id
 	ch := make(chan *wire.Frame, 1)
 	s.mu.Lock()
 	if s.err != nil {
@@ -199,7 +217,7 @@ func (s *MessageSocket) Send(ctx context.Context, m *api.Send) (*api.SendResult,
 		delete(s.pending, id) // a nil map after the end: a no-op
 		s.mu.Unlock()
 	}
-	if err := s.write(ctx, &wire.Frame{Type: wire.TypeSend, RequestID: id, Send: m}); err != nil {
+	if err := s.write(ctx, f); err != nil {
 		forget()
 		return nil, err
 	}

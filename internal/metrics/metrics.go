@@ -25,6 +25,8 @@ type Metrics struct {
 	HoldExpired    prometheus.Counter // delivered live, not acked within the hold, stored
 	DirectOverflow prometheus.Counter // sessions whose direct queue filled up
 	Ephemeral      prometheus.Counter // ephemeral envelopes handed to the bus
+	GroupSends     prometheus.Counter // group sends accepted (each one payload)
+	GroupChanges   *prometheus.CounterVec
 	Delivered      prometheus.Counter // envelope frames written to sockets
 	Acked          prometheus.Counter
 	Expired        prometheus.Counter
@@ -49,6 +51,8 @@ func New() *Metrics {
 	m.DirectOverflow = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_direct_queue_overflows_total", Help: "Times a session fell so far behind that its envelopes went through the store instead."})
 	m.HoldExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_hold_expired_total", Help: "Envelopes delivered straight to a connected device whose ack did not come within the hold, so they were stored."})
 	m.Ephemeral = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_ephemeral_total", Help: "Ephemeral envelopes handed to online devices."})
+	m.GroupSends = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_group_sends_total", Help: "Group sends accepted; each stores one payload for all its devices."})
+	m.GroupChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_group_changes_total", Help: "Group membership changes by action."}, []string{"action"})
 	m.Delivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_delivered_total", Help: "Envelopes written to device sockets."})
 	m.Acked = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_acked_total", Help: "Envelopes acknowledged by their device (deleted, or never stored)."})
 	m.Expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_envelopes_expired_total", Help: "Envelopes deleted unacknowledged by expiry."})
@@ -57,7 +61,7 @@ func New() *Metrics {
 	m.StoreLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hush_store_seconds", Help: "Store calls by operation.", Buckets: ms}, []string{"op"})
 	m.BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hush_batch_size", Help: "Items per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}, []string{"op"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"limit"})
-	for _, c := range []prometheus.Collector{m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.Delivered, m.Acked, m.Expired, m.Stored,
+	for _, c := range []prometheus.Collector{m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
 		m.DeliverLatency, m.StoreLatency, m.BatchSize, m.RateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -218,3 +218,32 @@ func (s *Store) TakeProvisioningCode(ctx context.Context, accountID string, hash
 	}
 	return now.Unix() <= expires, nil
 }
+
+// Presence implements devices.Store.
+func (s *Store) Presence(ctx context.Context, accountID string) (int64, string, error) {
+	var at int64
+	var vis string
+	err := s.pool.QueryRow(ctx, `SELECT last_seen, last_seen_visibility FROM accounts WHERE account_id = $1`, accountID).Scan(&at, &vis)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, "", devices.ErrNotFound
+	}
+	return at, vis, mapErr(err)
+}
+
+// SetLastSeen implements devices.Store.
+func (s *Store) SetLastSeen(ctx context.Context, accountID string, at int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE accounts SET last_seen = $2 WHERE account_id = $1 AND last_seen < $2`, accountID, at)
+	return mapErr(err)
+}
+
+// SetLastSeenVisibility implements devices.Store.
+func (s *Store) SetLastSeenVisibility(ctx context.Context, accountID, visibility string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET last_seen_visibility = $2 WHERE account_id = $1`, accountID, visibility)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return devices.ErrNotFound
+	}
+	return nil
+}

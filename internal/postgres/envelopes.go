@@ -1,12 +1,14 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hushmsg/hush/envelope"
@@ -40,7 +42,9 @@ func (s *Store) Recipients(ctx context.Context, accountID string) ([]envelope.Re
 // of its mailbox from the device row, which stays locked until commit, so
 // positions commit in order. Mailboxes are locked in (account, device)
 // order so that two sends never deadlock. A device removed since the send
-// was checked has no row to update and is skipped.
+// was checked has no row to update and is skipped. A shared payload is
+// written once (payloads in id order, before any mailbox is locked), then
+// given as many references as envelopes were inserted.
 func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 	order := make([]int, len(envs))
 	for i := range order {
@@ -49,32 +53,81 @@ func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 	slices.SortFunc(order, func(a, b int) int {
 		return cmp.Or(cmp.Compare(envs[a].AccountID, envs[b].AccountID), cmp.Compare(envs[a].DeviceID, envs[b].DeviceID))
 	})
+	payloads := sharedPayloads(envs)
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		for _, i := range payloads {
+			e := &envs[i]
+			b.Queue(`INSERT INTO payloads (id, group_id, content, refs) VALUES ($1, $2, $3, 0) ON CONFLICT (id) DO NOTHING`,
+				e.Payload, e.Group, e.Content)
+		}
+		refs := make(map[uuid.UUID]int, len(payloads))
 		for _, i := range order {
 			e := &envs[i]
+			content, payload := e.Content, (*uuid.UUID)(nil)
+			if e.Payload != uuid.Nil {
+				content, payload = []byte{}, &e.Payload
+			}
 			b.Queue(`WITH pos AS (
 					UPDATE devices SET next_seq = next_seq + 1 WHERE account_id = $1 AND device_id = $2 RETURNING next_seq)
-				INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires)
-				SELECT $1, $2, pos.next_seq, $3, $4, $5, $6, $7, $8, $9 FROM pos
+				INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires, payload)
+				SELECT $1, $2, pos.next_seq, $3, $4, $5, $6, $7, $8, $9, $10 FROM pos
 				RETURNING seq`,
-				e.AccountID, e.DeviceID, e.ID, e.SourceAccount, e.SourceDevice, e.Type, e.Content, e.ServerTimestamp, e.Expires.Unix(),
+				e.AccountID, e.DeviceID, e.ID, nullUUID(e.SourceAccount), e.SourceDevice, e.Type, content, e.ServerTimestamp, e.Expires.Unix(), payload,
 			).QueryRow(func(row pgx.Row) error {
 				err := row.Scan(&e.Seq)
-				if errors.Is(err, pgx.ErrNoRows) {
+				switch {
+				case errors.Is(err, pgx.ErrNoRows):
 					return nil
+				case err == nil && payload != nil:
+					refs[e.Payload]++
 				}
 				return err
 			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil || len(payloads) == 0 {
+			return err
+		}
+		b = &pgx.Batch{}
+		for _, i := range payloads {
+			id := envs[i].Payload
+			b.Queue(`UPDATE payloads SET refs = refs + $2 WHERE id = $1`, id, refs[id])
+			b.Queue(`DELETE FROM payloads WHERE id = $1 AND refs <= 0`, id)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
 }
 
+// sharedPayloads returns the index of the first envelope of each shared
+// payload, in payload id order.
+func sharedPayloads(envs []envelope.Stored) []int {
+	var out []int
+	seen := map[uuid.UUID]bool{}
+	for i := range envs {
+		if p := envs[i].Payload; p != uuid.Nil && !seen[p] {
+			seen[p] = true
+			out = append(out, i)
+		}
+	}
+	slices.SortFunc(out, func(a, b int) int { return bytes.Compare(envs[a].Payload[:], envs[b].Payload[:]) })
+	return out
+}
+
+// nullUUID stores "" (a server notice's source) as NULL.
+func nullUUID(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // Fetch implements envelope.Store.
 func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, after int64, limit int) ([]envelope.Stored, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, id, source_account, source_device, type, content, server_timestamp, expires
-		FROM envelopes WHERE account_id = $1 AND device_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`, accountID, deviceID, after, limit)
+	rows, err := s.pool.Query(ctx, `SELECT e.seq, e.id, coalesce(e.source_account::text, ''), e.source_device, e.type,
+			CASE WHEN e.payload IS NULL THEN e.content ELSE p.content END, e.server_timestamp, e.expires,
+			e.payload, coalesce(p.group_id::text, '')
+		FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload
+		WHERE e.account_id = $1 AND e.device_id = $2 AND e.seq > $3 ORDER BY e.seq LIMIT $4`, accountID, deviceID, after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -83,8 +136,13 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 	for rows.Next() {
 		e := envelope.Stored{AccountID: accountID, DeviceID: deviceID}
 		var exp int64
-		if err := rows.Scan(&e.Seq, &e.ID, &e.SourceAccount, &e.SourceDevice, &e.Type, &e.Content, &e.ServerTimestamp, &exp); err != nil {
+		var payload *uuid.UUID
+		if err := rows.Scan(&e.Seq, &e.ID, &e.SourceAccount, &e.SourceDevice, &e.Type, &e.Content, &e.ServerTimestamp, &exp,
+			&payload, &e.Group); err != nil {
 			return nil, err
+		}
+		if payload != nil {
+			e.Payload = *payload
 		}
 		e.Expires = time.Unix(exp, 0)
 		out = append(out, e)

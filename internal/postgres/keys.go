@@ -43,7 +43,9 @@ func (s *Store) SetKeys(ctx context.Context, accountID string, deviceID uint32, 
 	})
 }
 
+// queryer is a pool or a transaction.
 type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/groups"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
@@ -46,6 +47,7 @@ type Config struct {
 	Devices  devices.Config
 	Keys     keys.Config
 	Envelope envelope.Config
+	Groups   groups.Config
 }
 
 // Defaults returns the embedded profile's defaults.
@@ -58,6 +60,7 @@ func Defaults() Config {
 		Devices:         devices.Defaults(),
 		Keys:            keys.Defaults(),
 		Envelope:        envelope.Defaults(),
+		Groups:          groups.Defaults(),
 	}
 }
 
@@ -74,6 +77,7 @@ type Store interface {
 	devices.Store
 	keys.Store
 	envelope.Store
+	groups.Store
 	Ping(ctx context.Context) error
 	Stats(ctx context.Context) (map[string]int64, error)
 	Close() error
@@ -100,6 +104,7 @@ type Node struct {
 	Envelope *envelope.Service
 	Devices  *devices.Service
 	Keys     *keys.Service
+	Groups   *groups.Service
 	stopping atomic.Bool
 	closeBus func()
 	Metrics  *metrics.Metrics
@@ -131,6 +136,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Devices = devices.New(cfg.Devices, store, sms, b, log, n.Metrics)
 	n.Keys = keys.New(cfg.Keys, store, b, log, n.Metrics)
 	n.Envelope = envelope.New(cfg.Envelope, store, b, log, n.Metrics, n.greet)
+	n.Groups = groups.New(cfg.Groups, store, n.Envelope.Poke, log, n.Metrics)
+	n.Envelope.SetGroups(n.Groups.Devices)
+	n.Envelope.SetPresence(n.Devices.Presence)
 
 	n.Router.Handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		_, err := w.Write([]byte("ok\n"))
@@ -140,6 +148,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Devices.Routes(n.Router)
 	n.Keys.Routes(n.Router, n.Devices.Middleware)
 	n.Envelope.Routes(n.Router, n.Devices.Middleware)
+	n.Groups.Routes(n.Router, n.Devices.Middleware)
 	return n, nil
 }
 

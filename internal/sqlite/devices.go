@@ -212,3 +212,32 @@ func (s *Store) TakeProvisioningCode(ctx context.Context, accountID string, hash
 	}
 	return now.Unix() <= expires, nil
 }
+
+// Presence implements devices.Store.
+func (s *Store) Presence(ctx context.Context, accountID string) (int64, string, error) {
+	var at int64
+	var vis string
+	err := s.r.QueryRowContext(ctx, `SELECT last_seen, last_seen_visibility FROM accounts WHERE account_id = ?`, accountID).Scan(&at, &vis)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", devices.ErrNotFound
+	}
+	return at, vis, mapErr(err)
+}
+
+// SetLastSeen implements devices.Store.
+func (s *Store) SetLastSeen(ctx context.Context, accountID string, at int64) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE accounts SET last_seen = ? WHERE account_id = ? AND last_seen < ?`, at, accountID, at)
+	return mapErr(err)
+}
+
+// SetLastSeenVisibility implements devices.Store.
+func (s *Store) SetLastSeenVisibility(ctx context.Context, accountID, visibility string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET last_seen_visibility = ? WHERE account_id = ?`, visibility, accountID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return devices.ErrNotFound
+	}
+	return nil
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/hushmsg/hush/envelope"
 )
 
@@ -33,20 +35,52 @@ func (s *Store) Recipients(ctx context.Context, accountID string) ([]envelope.Re
 }
 
 // Insert implements envelope.Store. A device removed since the send was
-// checked is skipped rather than failing the whole send.
+// checked is skipped rather than failing the whole send. A shared payload
+// is written once, with as many references as envelopes were inserted.
 func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, s.insert)
+		refs := map[uuid.UUID]int{}
 		for i := range envs {
 			e := &envs[i]
+			content, payload := e.Content, any(nil)
+			if e.Payload != uuid.Nil {
+				if _, seen := refs[e.Payload]; !seen {
+					refs[e.Payload] = 0
+					if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (id, group_id, content, refs) VALUES (?, ?, ?, 0)
+						ON CONFLICT (id) DO NOTHING`, e.Payload[:], e.Group, e.Content); err != nil {
+						return err
+					}
+				}
+				content, payload = []byte{}, e.Payload[:]
+			}
 			err := stmt.QueryRowContext(ctx, e.AccountID, e.DeviceID, e.ID[:], e.SourceAccount, e.SourceDevice,
-				e.Type, e.Content, e.ServerTimestamp, e.Expires.Unix()).Scan(&e.Seq)
-			if err != nil && err != sql.ErrNoRows {
+				e.Type, content, e.ServerTimestamp, e.Expires.Unix(), payload).Scan(&e.Seq)
+			switch {
+			case err == sql.ErrNoRows:
+			case err != nil:
+				return err
+			case payload != nil:
+				refs[e.Payload]++
+			}
+		}
+		for id, n := range refs {
+			if err := addRefs(ctx, tx, id, n); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// addRefs counts n more references to a payload, deleting it when none
+// are left (every device it was for is gone).
+func addRefs(ctx context.Context, tx *sql.Tx, id uuid.UUID, n int) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE payloads SET refs = refs + ? WHERE id = ?`, n, id[:]); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM payloads WHERE id = ? AND refs <= 0`, id[:])
+	return err
 }
 
 // Fetch implements envelope.Store.
@@ -59,12 +93,14 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 	var out []envelope.Stored
 	for rows.Next() {
 		e := envelope.Stored{AccountID: accountID, DeviceID: deviceID}
-		var id []byte
+		var id, payload []byte
 		var exp int64
-		if err := rows.Scan(&e.Seq, &id, &e.SourceAccount, &e.SourceDevice, &e.Type, &e.Content, &e.ServerTimestamp, &exp); err != nil {
+		if err := rows.Scan(&e.Seq, &id, &e.SourceAccount, &e.SourceDevice, &e.Type, &e.Content, &e.ServerTimestamp, &exp,
+			&payload, &e.Group); err != nil {
 			return nil, err
 		}
 		copy(e.ID[:], id)
+		copy(e.Payload[:], payload)
 		e.Expires = time.Unix(exp, 0)
 		out = append(out, e)
 	}

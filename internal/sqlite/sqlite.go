@@ -91,11 +91,14 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		{s.r, &s.credential, `SELECT password_hash, last_seen_day FROM devices WHERE account_id = ? AND device_id = ?`},
 		{s.r, &s.recipients, `SELECT device_id, registration_id FROM devices WHERE account_id = ? ORDER BY device_id`},
-		{s.r, &s.fetch, `SELECT seq, id, source_account, source_device, type, content, server_timestamp, expires
-			FROM envelopes WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{s.r, &s.fetch, `SELECT e.seq, e.id, e.source_account, e.source_device, e.type,
+				CASE WHEN e.payload IS NULL THEN e.content ELSE p.content END, e.server_timestamp, e.expires,
+				e.payload, coalesce(p.group_id, '')
+			FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload
+			WHERE e.account_id = ? AND e.device_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`},
 		{s.w, &s.insert, `INSERT INTO envelopes
-			(account_id, device_id, id, source_account, source_device, type, content, server_timestamp, expires)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+			(account_id, device_id, id, source_account, source_device, type, content, server_timestamp, expires, payload)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
 			WHERE EXISTS (SELECT 1 FROM devices WHERE account_id = ?1 AND device_id = ?2)
 			RETURNING seq`},
 		{s.w, &s.ack, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`},
@@ -157,7 +160,7 @@ func mapErr(err error) error {
 // Stats counts rows, for operators and the demo's "nothing left" check.
 func (s *Store) Stats(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, t := range []string{"accounts", "devices", "envelopes", "one_time_prekeys", "registration_codes", "provisioning_codes"} {
+	for _, t := range []string{"accounts", "devices", "envelopes", "one_time_prekeys", "registration_codes", "provisioning_codes", "groups", "group_members", "payloads"} {
 		var n int64
 		if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
 			return nil, err
