@@ -106,6 +106,8 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.IntVar(&cfg.Envelope.DirectQueue, "direct-queue", cfg.Envelope.DirectQueue, "envelopes waiting for one connected device before they go through the store")
 	fs.IntVar(&cfg.Envelope.Window, "delivery-window", cfg.Envelope.Window, "unacknowledged envelopes in flight per device socket")
 	fs.IntVar(&cfg.Envelope.MaxSendsInFlight, "max-sends-in-flight", cfg.Envelope.MaxSendsInFlight, "unanswered sends per device socket before its reader waits")
+	fs.IntVar(&cfg.Groups.MaxMembers, "max-group-members", cfg.Groups.MaxMembers, "members per group, the creator included")
+	fs.IntVar(&cfg.Envelope.MaxGroupRecipients, "max-group-recipients", cfg.Envelope.MaxGroupRecipients, "devices one group send may name")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 }
 

@@ -1202,6 +1202,9 @@ func TestBadInputUnauthorized(t *testing.T) {
 	n.MustDo(t, alice, "DELETE", "/v1/devices/3", nil, http.StatusNoContent, nil)
 	bob := n.Register(t)
 	n.MustDo(t, bob, "PUT", "/v1/keys", api.SetKeys{PreKeys: []api.PreKey{{KeyID: 1, PublicKey: testkit.ECKey(t)}}}, http.StatusNoContent, nil)
+	var g api.Group
+	n.MustDo(t, alice, "POST", "/v1/groups", api.CreateGroup{Members: []string{bob.AccountID}}, http.StatusCreated, &g)
+	gp := "/v1/groups/" + g.GroupID
 
 	creds := []biCred{
 		{"no credential", nil},
@@ -1246,6 +1249,16 @@ func TestBadInputUnauthorized(t *testing.T) {
 		{"GET /v1/directory/{number}", "/v1/directory/" + bob.Number, nil},
 		{"POST /v1/messages", "/v1/messages", testkit.Send(bob.AccountID, []byte("x"), bob, alice2)},
 		{"GET /v1/websocket", "/v1/websocket", nil},
+		{"POST /v1/groups", "/v1/groups", api.CreateGroup{Members: []string{bob.AccountID}}},
+		{"GET /v1/groups", "/v1/groups", nil},
+		{"GET /v1/groups/{id}", gp, nil},
+		{"POST /v1/groups/{id}/members", gp + "/members", api.AddMembers{Members: []string{bob.AccountID}}},
+		{"DELETE /v1/groups/{id}/members/{account}", gp + "/members/" + bob.AccountID, nil},
+		{"POST /v1/groups/{id}/admins", gp + "/admins", api.Promote{AccountID: bob.AccountID}},
+		{"POST /v1/groups/{id}/messages", gp + "/messages", groupSend([]byte("x"), alice2, bob)},
+		{"GET /v1/account/privacy", "/v1/account/privacy", nil},
+		{"PUT /v1/account/privacy", "/v1/account/privacy", api.Privacy{LastSeen: api.VisibleEveryone}},
+		{"GET /v1/accounts/{id}/last_seen", "/v1/accounts/" + bob.AccountID + "/last_seen", nil},
 	}
 	t.Run("every authenticated route is here", func(t *testing.T) {
 		unauthenticated := []string{"GET /healthz", "GET /readyz", "POST /v1/registration/code", "POST /v1/registration/verify",

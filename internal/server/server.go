@@ -115,6 +115,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Envelope.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Groups.MaxMembers < 2 {
+		return nil, errors.New("--max-group-members must be at least 2")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
