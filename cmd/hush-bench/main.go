@@ -34,7 +34,7 @@ func run(ctx context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: hush-bench relay|backlog|bundles|idle [flags]   (hush-bench SCENARIO -h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: hush-bench relay|backlog|bundles|fanout|idle [flags]   (hush-bench SCENARIO -h for the flags)")
 		return flag.ErrHelp
 	}
 	cfg := relayConfig{}
@@ -68,13 +68,26 @@ func run(ctx context.Context, args []string) error {
 		fetchers := fs.Int("fetchers", 32, "devices fetching bundles concurrently")
 		d := fs.Duration("duration", 5*time.Second, "how long to fetch")
 		scenario = func() error { return bundles(ctx, cfg.Target, cfg.DB, *targets, *fetchers, *d, cfg.JSON) }
+	case "fanout":
+		fc := fanoutConfig{}
+		fs.IntVar(&fc.Members, "members", 1000, "members of the group, one device each")
+		fs.IntVar(&fc.Senders, "senders", 4, "members sending group messages one after another")
+		fs.IntVar(&fc.Queued, "queued", 20, "group messages queued while every member is offline, to measure storage per delivery")
+		fs.DurationVar(&fc.Duration, "duration", 10*time.Second, "how long to send")
+		scenario = func() error {
+			fc.Target, fc.DB, fc.Size, fc.JSON = cfg.Target, cfg.DB, cfg.Size, cfg.JSON
+			if fc.Members < 2 || fc.Senders < 1 || fc.Senders > fc.Members || fc.Size < 16 || fc.Queued < 0 {
+				return errors.New("--members ≥ 2, --senders 1..members, --size ≥ 16, --queued ≥ 0")
+			}
+			return fanout(ctx, fc)
+		}
 	case "idle":
 		n := fs.Int("n", 10000, "idle device sockets to hold")
 		bin := fs.String("hushd", "bin/hushd", "the hushd binary to start (its memory is measured)")
 		heap := fs.String("heap-profile", "", "save the hushd's heap profile, taken with the sockets open, to this file")
 		scenario = func() error { return idle(ctx, *bin, cfg.DB, *n, cfg.JSON, *heap) }
 	default:
-		return fmt.Errorf("unknown scenario %q: relay, backlog, bundles or idle", args[0])
+		return fmt.Errorf("unknown scenario %q: relay, backlog, bundles, fanout or idle", args[0])
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
