@@ -182,10 +182,10 @@ type Service struct {
 	live    liveSet             // envelopes handed to local sessions, not yet stored
 
 	recipients   *recipientCache
-	groupDevices GroupDevices // nil: no group sends
-	presence     Presence     // nil: no presence
-	unwatch    func()           // ends the watch of bus.DevicesTopic
-	acks       *batcher[AckKey] // group commit of acks
+	groupDevices GroupDevices     // nil: no group sends
+	presence     Presence         // nil: no presence
+	unwatch      func()           // ends the watch of bus.DevicesTopic
+	acks         *batcher[AckKey] // group commit of acks
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.

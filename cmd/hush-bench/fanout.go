@@ -158,7 +158,7 @@ func fanout(ctx context.Context, cfg fanoutConfig) error {
 		"group_messages": sent.Load(), "deliveries": delivered.Load(),
 		"deliveries_per_second": float64(delivered.Load()) / elapsed.Seconds(),
 		"deliver_p50_ms":        p50, "deliver_p99_ms": p99, "deliver_max_ms": maxMS,
-		"bytes_per_delivery":    perDelivery, "payload_bytes": cfg.Size,
+		"bytes_per_delivery": perDelivery, "payload_bytes": cfg.Size,
 	}, []string{"scenario", "store", "members", "senders", "group_messages", "deliveries", "deliveries_per_second",
 		"deliver_p50_ms", "deliver_p99_ms", "deliver_max_ms", "bytes_per_delivery", "payload_bytes"})
 }
