@@ -15,6 +15,7 @@ import (
 
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/groups"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/keys"
 )
@@ -24,6 +25,8 @@ type Store interface {
 	devices.Store
 	keys.Store
 	envelope.Store
+	groups.Store
+	Stats(ctx context.Context) (map[string]int64, error)
 }
 
 // Run runs the suite; open returns an empty store for one subtest.
@@ -41,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentClaimsNeverShareAKey", testConcurrentClaims},
 		{"MailboxOrderAckExpiry", testMailbox},
 		{"InsertSkipsRemovedDevice", testInsertSkipsRemoved},
+		{"SharedPayloadReleasedByLastAck", testSharedPayload},
+		{"GroupChangeWithNotices", testGroupChange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
