@@ -121,3 +121,45 @@ func TestClusterDeviceListCache(t *testing.T) {
 	})
 	a.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("3"), bob, bob2), http.StatusOK, nil)
 }
+
+// Presence spans nodes: an account connected to one node is online to a
+// follower on another, and goes offline there when its last device leaves.
+// A group send on one node reaches a member connected to the other.
+func TestClusterPresenceAndGroups(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.Register(t), a.Register(t)
+	b.MustDo(t, bob, "PUT", "/v1/account/privacy", api.Privacy{LastSeen: api.VisibleEveryone}, http.StatusOK, nil)
+
+	ws := a.Connect(t, alice)
+	skipKeysLow(t, ws)
+	ws.Write(&wire.Frame{Type: wire.TypePresenceFollow, Follow: &api.Follow{Accounts: []string{bob.AccountID}}})
+	f := ws.Read()
+	equal(t, "bob offline at first", f.Type == wire.TypePresence && !f.Presence.Online && !f.Presence.Hidden, true)
+
+	bws := b.Connect(t, bob)
+	skipKeysLow(t, bws)
+	f = ws.Read()
+	equal(t, "bob online, seen across nodes", f.Presence.Online, true)
+	var p api.Presence
+	a.MustDo(t, alice, "GET", "/v1/accounts/"+bob.AccountID+"/last_seen", nil, http.StatusOK, &p)
+	equal(t, "online asked across nodes", p.Online, true)
+
+	var g api.Group
+	a.MustDo(t, alice, "POST", "/v1/groups", api.CreateGroup{Members: []string{bob.AccountID}}, http.StatusCreated, &g)
+	nextChange(t, bws)
+	a.MustDo(t, alice, "POST", "/v1/groups/"+g.GroupID+"/messages", groupSend([]byte("hi group"), bob), http.StatusOK, nil)
+	env := nextEnvelope(t, bws)
+	equal(t, "group message across nodes", string(env.Content), "hi group")
+	bws.Ack(env.ID)
+
+	bws.C.CloseNow()
+	for {
+		f = ws.Read()
+		if f.Type == wire.TypePresence {
+			break
+		}
+	}
+	equal(t, "bob offline after leaving node B", f.Presence.Online, false)
+}
