@@ -49,28 +49,86 @@ func (a *app) messengerTo(ctx context.Context, to string) (*messenger, string, e
 	return m, dest, nil
 }
 
-// cmdSend sends one text message.
+// messengerGroup opens the messenger, tops up prekeys, and resolves a
+// group id (or a unique prefix of a known one).
+func (a *app) messengerGroup(ctx context.Context, group string) (*messenger, string, error) {
+	m, err := a.messenger(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	a.checkPreKeys(ctx, m)
+	id, err := m.resolveGroup(ctx, group)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, id, nil
+}
+
+// cmdSend sends one text or location message, to an account or a group.
 func cmdSend(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("send")
-	pos, err := a.parse(fs, args, 2, -1)
+	group := fs.String("group", "", "send to this group")
+	loc := fs.String("location", "", "send the location LAT,LON[,LABEL]")
+	pos, err := a.parse(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
-	text := strings.Join(pos[1:], " ")
-	if err := checkText(text); err != nil {
-		return err
-	}
-	m, dest, err := a.messengerTo(ctx, pos[0])
+	to, c, err := messageArgs(pos, *group, *loc)
 	if err != nil {
 		return err
 	}
-	res, err := m.sendText(ctx, dest, text, m.cl.Send)
-	if err != nil {
-		return fmt.Errorf("send to %s: %w", m.display(ctx, dest), err)
+	var (
+		m    *messenger
+		dest string
+		res  *api.SendResult
+	)
+	if *group != "" {
+		if m, dest, err = a.messengerGroup(ctx, *group); err != nil {
+			return err
+		}
+		if res, err = m.sendGroup(ctx, dest, c, false, m.rest()); err != nil {
+			return fmt.Errorf("send to group %s: %w", dest, err)
+		}
+	} else {
+		if m, dest, err = a.messengerTo(ctx, to); err != nil {
+			return err
+		}
+		if res, err = m.sendMessage(ctx, dest, c, m.rest()); err != nil {
+			return fmt.Errorf("send to %s: %w", m.display(ctx, dest), err)
+		}
 	}
-	return a.printer().result(
-		map[string]any{"id": res.ID, "server_timestamp": res.ServerTimestamp, "destination": dest},
-		"sent %s at %s", res.ID, formatTime(res.ServerTimestamp))
+	out := map[string]any{"id": res.ID, "server_timestamp": res.ServerTimestamp, "destination": dest}
+	if *group != "" {
+		out = map[string]any{"id": res.ID, "server_timestamp": res.ServerTimestamp, "group": dest}
+	}
+	return a.printer().result(out, "sent %s at %s", res.ID, formatTime(res.ServerTimestamp))
+}
+
+// messageArgs reads send's positional arguments: TO (unless --group) and
+// the text (unless --location).
+func messageArgs(pos []string, group, loc string) (string, *content, error) {
+	to := ""
+	if group == "" {
+		if len(pos) == 0 {
+			return "", nil, usageErrorf("send: missing arguments (TO, or --group G)")
+		}
+		to, pos = pos[0], pos[1:]
+	}
+	text := strings.Join(pos, " ")
+	if loc == "" {
+		if len(pos) == 0 {
+			return "", nil, usageErrorf("send: missing arguments (TEXT, or --location LAT,LON)")
+		}
+		return to, &content{Kind: kindText, Body: text}, checkText(text)
+	}
+	if len(pos) > 0 {
+		return "", nil, usageErrorf("send: --location takes no text (put a label after LAT,LON)")
+	}
+	l, err := parseLocation(loc)
+	if err != nil {
+		return "", nil, usageErrorf("send: --location: %v", err)
+	}
+	return to, &content{Kind: kindLocation, Location: l}, nil
 }
 
 func checkText(text string) error {
@@ -102,19 +160,56 @@ func cmdReceive(ctx context.Context, a *app, args []string) error {
 	return newInbox(a, m).run(ctx, true, *timeout)
 }
 
-// cmdChat sends each line typed on stdin to TO and prints incoming
-// messages as they come, over one socket, until /quit or end of input.
+// cmdChat sends each line typed on stdin to TO (or a group) and prints
+// incoming messages as they come, over one socket, until /quit or end of
+// input. It follows TO's presence and acknowledges the conversation's
+// messages as read.
 func cmdChat(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("chat")
-	pos, err := a.parse(fs, args, 1, 1)
+	group := fs.String("group", "", "chat in this group")
+	pos, err := a.parse(fs, args, 0, 1)
 	if err != nil {
 		return err
 	}
-	m, dest, err := a.messengerTo(ctx, pos[0])
+	if (*group == "") == (len(pos) == 0) {
+		return usageErrorf("chat: name either TO or --group G")
+	}
+	var (
+		m    *messenger
+		dest string
+	)
+	if *group != "" {
+		m, dest, err = a.messengerGroup(ctx, *group)
+	} else {
+		m, dest, err = a.messengerTo(ctx, pos[0])
+	}
 	if err != nil {
 		return err
 	}
 	in := newInbox(a, m)
+	name := m.display(ctx, dest)
+	if *group != "" {
+		in.readGroup, name = dest, "group "+shortGroup(dest)
+	} else {
+		in.readPeer = dest
+		if dest != m.me.AccountID {
+			in.follow = []string{dest}
+		}
+	}
+	fmt.Fprintf(a.stderr, "chatting with %s; type a message and Enter, /quit to end\n", name)
+	send := func(ctx context.Context, line string) error {
+		if *group != "" {
+			_, err := m.sendGroup(ctx, dest, &content{Kind: kindText, Body: line}, false, in)
+			return err
+		}
+		_, err := m.sendText(ctx, dest, line, in)
+		return err
+	}
+	return chatLoop(ctx, a, in, send)
+}
+
+// chatLoop runs the inbox and sends each line of stdin with send.
+func chatLoop(ctx context.Context, a *app, in *inbox, send func(context.Context, string) error) error {
 	ictx, stop := context.WithCancel(ctx)
 	defer stop()
 	inboxDone := make(chan error, 1)
@@ -134,7 +229,6 @@ func cmdChat(ctx context.Context, a *app, args []string) error {
 			}
 		}
 	}()
-	fmt.Fprintf(a.stderr, "chatting with %s; type a message and Enter, /quit to end\n", m.display(ctx, dest))
 	for {
 		select {
 		case err := <-inboxDone:
@@ -154,7 +248,7 @@ func cmdChat(ctx context.Context, a *app, args []string) error {
 				fmt.Fprintf(a.stderr, "hush: not sent: %v\n", err)
 				continue
 			}
-			if _, err := m.sendText(ictx, dest, line, in.send); err != nil {
+			if err := send(ictx, line); err != nil {
 				if errors.Is(err, context.Canceled) {
 					continue // the inbox ended; its error comes next
 				}

@@ -25,6 +25,14 @@ type inbox struct {
 	m *messenger
 	p *printer
 
+	// follow lists the accounts whose presence to follow (chat).
+	follow []string
+	// readPeer and readGroup name the conversation the user is reading
+	// (chat): its messages are acknowledged read, not only delivered.
+	readPeer, readGroup string
+	// receipts are owed; only the serving goroutine touches them.
+	receipts pendingReceipts
+
 	mu   sync.Mutex // guards sock
 	sock *client.MessageSocket
 }
@@ -33,15 +41,32 @@ func newInbox(a *app, m *messenger) *inbox {
 	return &inbox{a: a, m: m, p: a.printer()}
 }
 
+// socket returns the connected socket, or nil.
+func (in *inbox) socket() *client.MessageSocket {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.sock != nil && in.sock.Err() == nil {
+		return in.sock
+	}
+	return nil
+}
+
 // send sends over the socket when one is connected, else over REST.
 func (in *inbox) send(ctx context.Context, s *api.Send) (*api.SendResult, error) {
-	in.mu.Lock()
-	sock := in.sock
-	in.mu.Unlock()
-	if sock != nil && sock.Err() == nil {
+	if sock := in.socket(); sock != nil {
 		return sock.Send(ctx, s)
 	}
 	return in.m.cl.Send(ctx, s)
+}
+
+// groupSend sends over the socket when one is connected, else over REST.
+func (in *inbox) groupSend(ctx context.Context, groupID string, g *api.GroupSend) (*api.SendResult, error) {
+	if sock := in.socket(); sock != nil {
+		withID := *g
+		withID.GroupID = groupID
+		return sock.GroupSend(ctx, &withID)
+	}
+	return in.m.cl.GroupSend(ctx, groupID, g)
 }
 
 // run connects and serves the socket until ctx ends (ctx.Err() is
@@ -69,6 +94,7 @@ func (in *inbox) run(ctx context.Context, stopWhenIdle bool, idle time.Duration)
 		} else {
 			tries = 0
 			in.setSocket(sock)
+			in.followPresence(ctx, sock)
 			done, serr := in.serve(ctx, sock, stopWhenIdle, idle)
 			in.setSocket(nil)
 			socketEnded := sock.Err() != nil
@@ -96,6 +122,16 @@ func (in *inbox) run(ctx context.Context, stopWhenIdle bool, idle time.Duration)
 	}
 }
 
+// followPresence asks for presence frames of the accounts in follow.
+func (in *inbox) followPresence(ctx context.Context, sock *client.MessageSocket) {
+	if len(in.follow) == 0 {
+		return
+	}
+	if err := sock.Follow(ctx, in.follow); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(in.a.stderr, "hush: warning: cannot follow presence: %s\n", oneLine(err.Error()))
+	}
+}
+
 func (in *inbox) setSocket(s *client.MessageSocket) {
 	in.mu.Lock()
 	in.sock = s
@@ -119,6 +155,7 @@ func (in *inbox) serve(ctx context.Context, sock *client.MessageSocket, stopWhen
 		case ctx.Err() != nil:
 			return false, ctx.Err()
 		case stopWhenIdle && drained && errors.Is(err, context.DeadlineExceeded):
+			in.flushReceipts(ctx)
 			return true, nil
 		case sock.Err() == nil:
 			fmt.Fprintf(in.a.stderr, "hush: skipped a frame: %v\n", err)
@@ -131,10 +168,18 @@ func (in *inbox) serve(ctx context.Context, sock *client.MessageSocket, stopWhen
 			if err := in.handle(ctx, sock, f.Envelope); err != nil {
 				return false, err
 			}
+			if drained {
+				in.flushReceipts(ctx)
+			}
 			deadline = time.Now().Add(idle)
 		case wire.TypeQueueEmpty:
 			drained = true
+			in.flushReceipts(ctx)
 			deadline = time.Now().Add(idle)
+		case wire.TypePresence:
+			if err := in.printPresence(ctx, f.Presence); err != nil {
+				return false, err
+			}
 		case wire.TypeKeysLow:
 			c := api.KeyCount{PreKeys: preKeyRefill, PQPreKeys: preKeyRefill}
 			if f.PreKeys != nil {
@@ -154,69 +199,193 @@ func (in *inbox) serve(ctx context.Context, sock *client.MessageSocket, stopWhen
 	}
 }
 
-// handle decrypts, records and prints one envelope, then acks it. A
-// message that does not decrypt is reported and acked all the same, so
-// that it cannot jam the mailbox; a message the store could not record is
-// not acked (it comes again).
+// handle decrypts, records and prints one envelope, then acks it and
+// notes the receipt it owes. A message that does not decrypt is reported
+// and acked all the same, so that it cannot jam the mailbox; a message the
+// store could not record is not acked (it comes again).
 func (in *inbox) handle(ctx context.Context, sock *client.MessageSocket, env *wire.Envelope) error {
 	r, err := in.m.receive(ctx, env)
 	var de *decryptError
 	switch {
 	case err == nil:
-		if err := in.print(ctx, r); err != nil {
+		if err := in.show(ctx, r); err != nil {
 			return err
 		}
 	case errors.Is(err, errDuplicate):
 	case errors.As(err, &de):
 		fmt.Fprintf(in.a.stderr, "hush: cannot decrypt message %s from %s (device %d): %s\n",
-			env.ID, in.m.display(ctx, env.SourceAccount), env.SourceDevice, oneLine(de.Error()))
+			env.ID, in.who(ctx, env.SourceAccount), env.SourceDevice, oneLine(de.Error()))
 	default:
 		return err
 	}
 	if env.Ephemeral {
 		return nil
 	}
-	return sock.Ack(ctx, env.ID)
+	if err := sock.Ack(ctx, env.ID); err != nil {
+		return err
+	}
+	if r != nil {
+		in.oweReceipt(r)
+	}
+	return nil
+}
+
+// who names an account for people; "" is the server.
+func (in *inbox) who(ctx context.Context, acct string) string {
+	if acct == "" {
+		return "the server"
+	}
+	return in.m.display(ctx, acct)
+}
+
+// oweReceipt notes the receipt a received message needs: none for
+// protocol messages and this account's own, read for the conversation
+// the user is reading, delivered for the rest.
+func (in *inbox) oweReceipt(r *received) {
+	env, c := r.env, r.content
+	if !readable(c.Kind) || env.SourceAccount == in.m.me.AccountID || env.SourceAccount == "" {
+		return
+	}
+	typ := receiptDelivered
+	if in.reading(r) {
+		typ = receiptRead
+	}
+	in.receipts.add(env.SourceAccount, typ, env.ID)
+}
+
+// reading reports whether r belongs to the conversation the user reads.
+func (in *inbox) reading(r *received) bool {
+	if g := r.group(); g != "" {
+		return g == in.readGroup
+	}
+	return in.readPeer != "" && r.env.SourceAccount == in.readPeer
+}
+
+// flushReceipts sends the receipts owed; a failure is a warning, since the
+// messages themselves are safe.
+func (in *inbox) flushReceipts(ctx context.Context) {
+	order, ids := in.receipts.take()
+	for _, k := range order {
+		err := in.m.sendReceipt(ctx, k.to, k.typ, ids[k], in)
+		if err == nil && k.typ == receiptRead {
+			err = in.m.st.MarkReadFrom(ctx, k.to, ids[k])
+		}
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(in.a.stderr, "hush: warning: %s\n", oneLine(err.Error()))
+		}
+	}
 }
 
 // receivedJSON is one message as receive --json prints it.
 type receivedJSON struct {
-	ID              string `json:"id"`
-	FromAccount     string `json:"from_account"`
-	FromDevice      uint32 `json:"from_device"`
-	FromNumber      string `json:"from_number"`
-	Kind            string `json:"kind"`
-	Body            string `json:"body"`
-	SentAt          int64  `json:"sent_at"`
-	ServerTimestamp int64  `json:"server_timestamp"`
-	SyncTo          string `json:"sync_to"`
+	ID              string    `json:"id"`
+	FromAccount     string    `json:"from_account"`
+	FromDevice      uint32    `json:"from_device"`
+	FromNumber      string    `json:"from_number"`
+	Kind            string    `json:"kind"`
+	Body            string    `json:"body"`
+	SentAt          int64     `json:"sent_at"`
+	ServerTimestamp int64     `json:"server_timestamp"`
+	SyncTo          string    `json:"sync_to"`
+	Group           string    `json:"group,omitempty"`
+	Location        *location `json:"location,omitempty"`
+	Typing          string    `json:"typing,omitempty"`
+	Change          any       `json:"change,omitempty"`
+}
+
+// show prints a received message; receipts and sender keys are recorded,
+// not printed.
+func (in *inbox) show(ctx context.Context, r *received) error {
+	switch r.content.Kind {
+	case kindReceipt, kindSenderKey:
+		return nil
+	case kindTyping:
+		return in.printTyping(ctx, r)
+	}
+	return in.print(ctx, r)
 }
 
 func (in *inbox) print(ctx context.Context, r *received) error {
 	env, c := r.env, r.content
 	number, _ := in.m.st.ContactNumber(ctx, env.SourceAccount)
 	if in.p.json {
-		return in.p.jsonLine(receivedJSON{
+		out := receivedJSON{
 			ID: env.ID, FromAccount: env.SourceAccount, FromDevice: env.SourceDevice, FromNumber: number,
 			Kind: c.Kind, Body: c.Body, SentAt: c.SentAt, ServerTimestamp: env.ServerTimestamp, SyncTo: c.SyncTo,
-		})
-	}
-	who := number
-	if who == "" {
-		who = env.SourceAccount
+			Group: c.Group, Location: c.Location,
+		}
+		if r.change != nil {
+			out.Change = r.change
+		}
+		return in.p.jsonLine(out)
 	}
 	at := c.SentAt
 	if at <= 0 {
 		at = env.ServerTimestamp
 	}
-	text := printable(c.Body)
-	if c.Kind != kindText {
-		text = "<" + printable(c.Kind) + ">"
+	text := printable(c.summary())
+	switch {
+	case r.change != nil:
+		return in.p.linef("[%s] group %s: %s", formatTime(at), shortGroup(c.Group), text)
+	case c.Group != "":
+		return in.p.linef("[%s] group %s: %s (device %d): %s", formatTime(at), shortGroup(c.Group), in.who(ctx, env.SourceAccount), env.SourceDevice, text)
+	case c.SyncTo != "":
+		return in.p.linef("[%s] %s (device %d) to %s: %s", formatTime(at), in.who(ctx, env.SourceAccount), env.SourceDevice, in.m.display(ctx, c.SyncTo), text)
 	}
-	if c.SyncTo != "" {
-		return in.p.linef("[%s] %s (device %d) to %s: %s", formatTime(at), who, env.SourceDevice, in.m.display(ctx, c.SyncTo), text)
+	return in.p.linef("[%s] %s (device %d): %s", formatTime(at), in.who(ctx, env.SourceAccount), env.SourceDevice, text)
+}
+
+// printTyping prints "… is typing" or "… stopped typing".
+func (in *inbox) printTyping(ctx context.Context, r *received) error {
+	env, c := r.env, r.content
+	if env.SourceAccount == in.m.me.AccountID {
+		return nil // this account typing on another device
 	}
-	return in.p.linef("[%s] %s (device %d): %s", formatTime(at), who, env.SourceDevice, text)
+	if in.p.json {
+		return in.p.jsonLine(receivedJSON{
+			ID: env.ID, FromAccount: env.SourceAccount, FromDevice: env.SourceDevice, Kind: c.Kind,
+			SentAt: c.SentAt, ServerTimestamp: env.ServerTimestamp, Group: c.Group, Typing: c.Typing.Action,
+		})
+	}
+	what := "is typing"
+	if c.Typing.Action == typingStopped {
+		what = "stopped typing"
+	}
+	if c.Group != "" {
+		return in.p.linef("group %s: %s %s", shortGroup(c.Group), in.who(ctx, env.SourceAccount), what)
+	}
+	return in.p.linef("%s %s", in.who(ctx, env.SourceAccount), what)
+}
+
+// printPresence prints a followed account's presence.
+func (in *inbox) printPresence(ctx context.Context, p *api.Presence) error {
+	if in.p.json {
+		return in.p.jsonLine(map[string]any{"presence": p})
+	}
+	return in.p.linef("%s %s", in.who(ctx, p.AccountID), describePresence(p))
+}
+
+// describePresence words a presence: "is online", "was last seen at …",
+// "hides when it was last seen".
+func describePresence(p *api.Presence) string {
+	switch {
+	case p.Hidden:
+		return "hides when it was last seen"
+	case p.Online:
+		return "is online"
+	case p.LastSeen == 0:
+		return "has not been seen"
+	}
+	return "was last seen at " + time.Unix(p.LastSeen, 0).Format("2006-01-02 15:04")
+}
+
+// shortGroup abbreviates a group id for people; commands take any unique
+// prefix of a known group's id.
+func shortGroup(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
 }
 
 // printable keeps a sender's text from driving the terminal: control

@@ -63,6 +63,12 @@ var commands = map[string]command{
 	"receive":       {run: cmdReceive},
 	"chat":          {run: cmdChat},
 	"safety-number": {run: cmdSafetyNumber},
+	"group":         {run: cmdGroup},
+	"status":        {run: cmdStatus},
+	"read":          {run: cmdRead},
+	"typing":        {run: cmdTyping},
+	"last-seen":     {run: cmdLastSeen},
+	"privacy":       {run: cmdPrivacy},
 }
 
 type command struct {

@@ -47,8 +47,26 @@ func newMessenger(st *store.Store, cl *client.Client, me *store.Account, warn io
 	return &messenger{st: st, cl: cl, me: me, ser: st.Serializer(), warn: warn}
 }
 
-// sendFunc delivers a send: over REST or over the message socket.
-type sendFunc func(ctx context.Context, s *api.Send) (*api.SendResult, error)
+// sender delivers sends: over REST, or over the message socket when one
+// is connected.
+type sender interface {
+	send(ctx context.Context, s *api.Send) (*api.SendResult, error)
+	groupSend(ctx context.Context, groupID string, g *api.GroupSend) (*api.SendResult, error)
+}
+
+// restSender sends over REST.
+type restSender struct{ cl *client.Client }
+
+func (r restSender) send(ctx context.Context, s *api.Send) (*api.SendResult, error) {
+	return r.cl.Send(ctx, s)
+}
+
+func (r restSender) groupSend(ctx context.Context, groupID string, g *api.GroupSend) (*api.SendResult, error) {
+	return r.cl.GroupSend(ctx, groupID, g)
+}
+
+// rest returns the sender that uses REST.
+func (m *messenger) rest() sender { return restSender{m.cl} }
 
 // resolve turns TO (an E.164 number or an account id) into an account id,
 // asking the directory for numbers and remembering the answer.
@@ -97,35 +115,70 @@ func (m *messenger) display(ctx context.Context, accountID string) string {
 	return accountID
 }
 
-// sendText encrypts text for every device of dest and every other device
-// of this account, sends it with via, repairs sessions on 409 and 410 and
-// tries again, and records the sent message.
-func (m *messenger) sendText(ctx context.Context, dest, text string, via sendFunc) (*api.SendResult, error) {
-	c := &content{Kind: kindText, Body: text, SentAt: time.Now().UnixMilli()}
+// sendText sends a text message to dest; see sendMessage.
+func (m *messenger) sendText(ctx context.Context, dest, text string, via sender) (*api.SendResult, error) {
+	return m.sendMessage(ctx, dest, &content{Kind: kindText, Body: text}, via)
+}
+
+// sendMessage sends a message people read (text, location, media) to
+// every device of dest and every other device of this account, and keeps
+// it in the history.
+func (m *messenger) sendMessage(ctx context.Context, dest string, c *content, via sender) (*api.SendResult, error) {
+	c.SentAt = time.Now().UnixMilli()
+	res, _, err := m.send1to1(ctx, dest, c, false, via)
+	if err != nil {
+		return nil, err
+	}
+	var to []string
+	if dest != m.me.AccountID {
+		to = []string{dest}
+	}
+	m.keepSent(ctx, res, dest, c, to)
+	return res, nil
+}
+
+// keepSent records a sent message and the accounts it went to; a failure
+// is a warning, since the message was sent.
+func (m *messenger) keepSent(ctx context.Context, res *api.SendResult, peer string, c *content, to []string) {
+	err := m.st.InTx(ctx, func(ctx context.Context) error {
+		_, err := m.st.AddMessage(ctx, &store.Message{
+			EnvelopeID: res.ID, Direction: store.Outgoing,
+			FromAccount: m.me.AccountID, FromDevice: m.me.DeviceID, PeerAccount: peer, Group: c.Group,
+			Kind: c.Kind, Body: c.summary(), SentAt: c.SentAt, ServerTimestamp: res.ServerTimestamp,
+		})
+		if err != nil {
+			return err
+		}
+		return m.st.AddRecipients(ctx, res.ID, to, res.ServerTimestamp)
+	})
+	if err != nil {
+		fmt.Fprintf(m.warn, "hush: warning: sent, but not kept in the history: %s\n", oneLine(err.Error()))
+	}
+}
+
+// send1to1 encrypts c for every device of dest and every other device of
+// this account, sends it with via, and repairs sessions on 409 and 410 and
+// tries again. It returns the devices the send went to.
+func (m *messenger) send1to1(ctx context.Context, dest string, c *content, ephemeral bool, via sender) (*api.SendResult, []store.Device, error) {
 	for attempt := 1; ; attempt++ {
 		msgs, err := m.encryptAll(ctx, dest, c)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(msgs) == 0 {
-			return nil, errors.New("no device to send to: this account has no other device")
+			return nil, nil, errors.New("no device to send to: this account has no other device")
 		}
-		res, err := via(ctx, &api.Send{Destination: dest, Messages: msgs})
+		res, err := via.send(ctx, &api.Send{Destination: dest, Ephemeral: ephemeral, Messages: msgs})
 		if err == nil {
-			_, err := m.st.AddMessage(ctx, &store.Message{
-				EnvelopeID: res.ID, Direction: store.Outgoing,
-				FromAccount: m.me.AccountID, FromDevice: m.me.DeviceID, PeerAccount: dest,
-				Kind: c.Kind, Body: c.Body, SentAt: c.SentAt, ServerTimestamp: res.ServerTimestamp,
-			})
-			if err != nil {
-				// It was sent; only the local copy is missing.
-				fmt.Fprintf(m.warn, "hush: warning: sent, but not kept in the history: %s\n", oneLine(err.Error()))
+			devs := make([]store.Device, len(msgs))
+			for i, om := range msgs {
+				devs[i] = store.Device{AccountID: om.AccountID, DeviceID: om.DeviceID}
 			}
-			return res, nil
+			return res, devs, nil
 		}
 		var ae *client.APIError
 		if !errors.As(err, &ae) || attempt == maxSendAttempts {
-			return nil, err
+			return nil, nil, err
 		}
 		switch ae.Body.Code {
 		case api.CodeMismatchedDevices:
@@ -133,12 +186,12 @@ func (m *messenger) sendText(ctx context.Context, dest, text string, via sendFun
 		case api.CodeStaleDevices:
 			err = m.repairStale(ctx, ae.Body.Stale)
 		case api.CodeNotFound:
-			return nil, fmt.Errorf("%s is not registered with Hush (any more)", m.display(ctx, dest))
+			return nil, nil, fmt.Errorf("%s is not registered with Hush (any more)", m.display(ctx, dest))
 		default:
-			return nil, err
+			return nil, nil, err
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 }
@@ -365,11 +418,16 @@ func (m *messenger) checkIdentityLocked(ctx context.Context, acct string, key []
 	return m.st.SetIdentity(ctx, acct, key)
 }
 
-// received is one decrypted envelope.
+// received is one decrypted envelope, or a server notice of a group
+// change (change set, content of kind kindGroupChange).
 type received struct {
 	env     *wire.Envelope
 	content *content
+	change  *api.GroupChange
 }
+
+// group returns the group a received message belongs to, or "".
+func (r *received) group() string { return r.content.Group }
 
 // decryptError is an envelope that could not be decrypted or whose content
 // is not valid: a problem of that envelope, not of this device's store.
@@ -381,10 +439,14 @@ func (e *decryptError) Unwrap() error { return e.err }
 // errDuplicate marks an envelope whose message the history holds already.
 var errDuplicate = errors.New("duplicate envelope")
 
-// receive decrypts an envelope and records it in the history, in one
-// transaction: either the session advanced and the message is stored, or
-// neither. A message already in the history is errDuplicate.
+// receive decrypts an envelope and acts on it in one transaction: either
+// the session advanced and the message is recorded (in the history, or as
+// a receipt, a sender key, a group change), or neither. A message already
+// in the history is errDuplicate.
 func (m *messenger) receive(ctx context.Context, env *wire.Envelope) (*received, error) {
+	if env.Type == wire.EnvelopeGroupChange {
+		return m.receiveGroupChange(ctx, env)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var r *received
@@ -398,40 +460,85 @@ func (m *messenger) receive(ctx context.Context, env *wire.Envelope) (*received,
 				return errDuplicate
 			}
 		}
-		plain, err := m.decryptLocked(ctx, env)
+		c, err := m.open(ctx, env)
 		if err != nil {
 			return &decryptError{err}
-		}
-		c, err := decodeContent(plain)
-		clear(plain)
-		if err != nil {
-			return &decryptError{err}
-		}
-		if env.SourceAccount != m.me.AccountID {
-			c.SyncTo = "" // only this account's devices send sync copies
 		}
 		r = &received{env: env, content: c}
-		if env.Ephemeral {
-			return nil
-		}
-		peer := env.SourceAccount
-		if c.SyncTo != "" {
-			peer = c.SyncTo
-		}
-		_, err = m.st.AddMessage(ctx, &store.Message{
-			EnvelopeID: env.ID, Direction: store.Incoming,
-			FromAccount: env.SourceAccount, FromDevice: env.SourceDevice, PeerAccount: peer,
-			Kind: c.Kind, Body: c.Body, SentAt: c.SentAt, ServerTimestamp: env.ServerTimestamp, SyncTo: c.SyncTo,
-		})
-		return err
+		return m.keepReceivedLocked(ctx, env, c)
 	})
 	return r, err
 }
 
-// decryptLocked decrypts an envelope with the session with its sender.
+// open decrypts an envelope and checks its content.
+func (m *messenger) open(ctx context.Context, env *wire.Envelope) (*content, error) {
+	plain, err := m.decryptLocked(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	c, err := decodeContent(plain)
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGroup(env, c); err != nil {
+		return nil, err
+	}
+	if env.SourceAccount != m.me.AccountID {
+		c.SyncTo = "" // only this account's devices send sync copies
+	}
+	return c, nil
+}
+
+// checkGroup checks that a message's encrypted group id matches the
+// envelope's: the server must not move a message into another group, out
+// of one, or into one.
+func checkGroup(env *wire.Envelope, c *content) error {
+	switch {
+	case env.Group != "" && c.Group != env.Group:
+		return errors.New("the message names another group than its envelope")
+	case env.Group != "" && (c.Kind == kindReceipt || c.Kind == kindSenderKey):
+		return fmt.Errorf("a %s message in a group send", c.Kind)
+	case env.Group == "" && c.Group != "" && c.Kind != kindSenderKey:
+		return errors.New("a group message outside its group")
+	}
+	return nil
+}
+
+// keepReceivedLocked records what a decrypted message says: a sender key,
+// a receipt, or a message for the history.
+func (m *messenger) keepReceivedLocked(ctx context.Context, env *wire.Envelope, c *content) error {
+	switch {
+	case c.Kind == kindSenderKey:
+		return m.processSenderKeyLocked(ctx, env, c)
+	case c.Kind == kindReceipt:
+		return m.recordReceiptLocked(ctx, env, c)
+	case env.Ephemeral || !readable(c.Kind):
+		return nil
+	}
+	peer := env.SourceAccount
+	if c.SyncTo != "" {
+		peer = c.SyncTo
+	}
+	if c.Group != "" {
+		peer = ""
+	}
+	_, err := m.st.AddMessage(ctx, &store.Message{
+		EnvelopeID: env.ID, Direction: store.Incoming,
+		FromAccount: env.SourceAccount, FromDevice: env.SourceDevice, PeerAccount: peer, Group: c.Group,
+		Kind: c.Kind, Body: c.summary(), SentAt: c.SentAt, ServerTimestamp: env.ServerTimestamp, SyncTo: c.SyncTo,
+	})
+	return err
+}
+
+// decryptLocked decrypts an envelope with the session with its sender, or
+// with the sender's sender key of the envelope's group.
 func (m *messenger) decryptLocked(ctx context.Context, env *wire.Envelope) (plain []byte, err error) {
 	if env.SourceAccount == m.me.AccountID && env.SourceDevice == m.me.DeviceID {
 		return nil, errors.New("envelope claims to come from this very device")
+	}
+	if env.SourceAccount == "" {
+		return nil, errors.New("envelope without a sender")
 	}
 	// libsignal's parsers are not hardened against hostile input; a
 	// malformed envelope must fail, not end the process.
@@ -458,6 +565,8 @@ func (m *messenger) decryptLocked(ctx context.Context, env *wire.Envelope) (plai
 			return nil, fmt.Errorf("parse message: %w", err)
 		}
 		return cipher.Decrypt(ctx, msg)
+	case protocol.SENDERKEY_TYPE:
+		return m.groupDecryptLocked(ctx, env, addr)
 	}
 	return nil, fmt.Errorf("unsupported ciphertext type %d", env.Type)
 }

@@ -24,17 +24,20 @@ type Message struct {
 	SentAt          int64 // Unix ms, the sender's clock
 	ServerTimestamp int64 // Unix ms
 	SyncTo          string
+	Group           string // the group of a group message, else ""
+	Status          string // incoming messages: "" unread, StatusRead once read
+	Seq             int64  // the history's order; set when listed
 }
 
 // AddMessage records a message. It reports false, and changes nothing,
 // when the history holds the message already.
 func (s *Store) AddMessage(ctx context.Context, m *Message) (bool, error) {
 	res, err := s.q(ctx).ExecContext(ctx, `INSERT INTO messages
-		(envelope_id, direction, from_account, from_device, peer_account, kind, body, sent_at, server_timestamp, sync_to, stored_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(envelope_id, direction, from_account, from_device, peer_account, kind, body, sent_at, server_timestamp, sync_to, group_id, stored_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (from_account, from_device, envelope_id) DO NOTHING`,
 		m.EnvelopeID, m.Direction, m.FromAccount, m.FromDevice, m.PeerAccount, m.Kind, m.Body,
-		m.SentAt, m.ServerTimestamp, m.SyncTo, s.unix())
+		m.SentAt, m.ServerTimestamp, m.SyncTo, m.Group, s.unix())
 	if err != nil {
 		return false, fmt.Errorf("record message %s: %w", m.EnvelopeID, err)
 	}
@@ -52,13 +55,76 @@ func (s *Store) HasMessage(ctx context.Context, fromAccount string, fromDevice u
 		fromAccount, fromDevice, envelopeID)
 }
 
+// messageColumns are the columns scanMessages reads, in its order.
+const messageColumns = `seq, envelope_id, direction, from_account, from_device, peer_account, kind, body,
+	sent_at, server_timestamp, sync_to, group_id, status`
+
 // Messages returns the last limit messages exchanged with an account
 // (every account when peer is ""), oldest first.
 func (s *Store) Messages(ctx context.Context, peer string, limit int) ([]Message, error) {
-	rows, err := s.q(ctx).QueryContext(ctx, `SELECT envelope_id, direction, from_account, from_device, peer_account, kind, body,
-			sent_at, server_timestamp, sync_to
+	return s.listMessages(ctx, `SELECT `+messageColumns+`
 		FROM (SELECT * FROM messages WHERE ? = '' OR peer_account = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
 		peer, peer, limit)
+}
+
+// Filter selects messages of one conversation: an account (Peer), a
+// group (Group), or all of them (both ""). ID, when set, selects the
+// message with that envelope id only.
+type Filter struct {
+	Peer  string
+	Group string
+	ID    string
+}
+
+const filterWhere = `(? = '' OR (peer_account = ? AND group_id = '')) AND (? = '' OR group_id = ?) AND (? = '' OR envelope_id = ?)`
+
+func (f Filter) args() []any {
+	return []any{f.Peer, f.Peer, f.Group, f.Group, f.ID, f.ID}
+}
+
+// SentMessages returns the last limit messages the account me sent (from
+// any of its devices) that f selects, oldest first.
+func (s *Store) SentMessages(ctx context.Context, me string, f Filter, limit int) ([]Message, error) {
+	args := append([]any{me}, f.args()...)
+	return s.listMessages(ctx, `SELECT `+messageColumns+` FROM (SELECT * FROM messages
+		WHERE from_account = ? AND `+filterWhere+` ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
+		append(args, limit)...)
+}
+
+// UnreadMessages returns the incoming messages from other accounts that f
+// selects and that are not marked read, oldest first. Server notices
+// (from no account) are never unread.
+func (s *Store) UnreadMessages(ctx context.Context, me string, f Filter) ([]Message, error) {
+	args := append([]any{me}, f.args()...)
+	return s.listMessages(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE direction = 'in' AND from_account NOT IN (?, '') AND status = '' AND `+filterWhere+` ORDER BY seq`, args...)
+}
+
+// MarkRead marks messages (by Seq) read.
+func (s *Store) MarkRead(ctx context.Context, seqs []int64) error {
+	for _, seq := range seqs {
+		if _, err := s.q(ctx).ExecContext(ctx, `UPDATE messages SET status = ? WHERE seq = ?`, StatusRead, seq); err != nil {
+			return fmt.Errorf("mark message read: %w", err)
+		}
+	}
+	return nil
+}
+
+// MarkReadFrom marks the messages an account sent with these envelope
+// ids read: another device of this account has read them.
+func (s *Store) MarkReadFrom(ctx context.Context, fromAccount string, ids []string) error {
+	for _, id := range ids {
+		_, err := s.q(ctx).ExecContext(ctx, `UPDATE messages SET status = ?
+			WHERE from_account = ? AND envelope_id = ? AND direction = 'in'`, StatusRead, fromAccount, id)
+		if err != nil {
+			return fmt.Errorf("mark message %s read: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) listMessages(ctx context.Context, query string, args ...any) ([]Message, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
@@ -66,11 +132,14 @@ func (s *Store) Messages(ctx context.Context, peer string, limit int) ([]Message
 	var out []Message
 	for rows.Next() {
 		var m Message
-		if err := rows.Scan(&m.EnvelopeID, &m.Direction, &m.FromAccount, &m.FromDevice, &m.PeerAccount, &m.Kind, &m.Body,
-			&m.SentAt, &m.ServerTimestamp, &m.SyncTo); err != nil {
+		if err := rows.Scan(&m.Seq, &m.EnvelopeID, &m.Direction, &m.FromAccount, &m.FromDevice, &m.PeerAccount, &m.Kind, &m.Body,
+			&m.SentAt, &m.ServerTimestamp, &m.SyncTo, &m.Group, &m.Status); err != nil {
 			return nil, fmt.Errorf("list messages: %w", err)
 		}
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return out, nil
 }
