@@ -22,7 +22,9 @@ type cli struct {
 func newCLI(t *testing.T) *cli {
 	t.Helper()
 	node := testkit.Start(t, "", func(cfg *server.Config) {
-		cfg.Devices.TestNumbers = map[string]string{"+15550000001": "111111", "+15550000002": "222222"}
+		cfg.Devices.TestNumbers = map[string]string{
+			"+15550000001": "111111", "+15550000002": "222222", "+15550000003": "333333", "+15550000004": "444444",
+		}
 	})
 	return &cli{t: t, url: node.URL, homes: t.TempDir()}
 }
@@ -32,6 +34,9 @@ func (c *cli) run(dev string, args ...string) result {
 	c.t.Helper()
 	r := c.try(dev, nil, args...)
 	assert(c.t, r.code == exitOK, "%s %q: exit %d, stderr %q", dev, args, r.code, r.stderr)
+	if r.stderr != "" {
+		c.t.Logf("STDERR %s %q: %s", dev, args, r.stderr)
+	}
 	return r
 }
 
