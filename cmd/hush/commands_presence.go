@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client"
 )
-
-func nowMilli() int64 { return time.Now().UnixMilli() }
 
 // cmdLastSeen prints whether TO is online, when it was last seen, or that
 // it hides this.

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -89,6 +90,8 @@ type receipt struct {
 type typing struct {
 	Action string `json:"action"` // typingStarted or typingStopped
 }
+
+func nowMilli() int64 { return time.Now().UnixMilli() }
 
 // readable reports whether a kind is a message people read: kept in the
 // history, acknowledged with receipts.

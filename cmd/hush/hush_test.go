@@ -128,6 +128,18 @@ func TestExitCodesWithoutServer(t *testing.T) {
 		{"send empty text", []string{"send", "+15550000001", " "}, exitUsage, "empty message"},
 		{"whoami before register", []string{"whoami"}, exitError, "no account"},
 		{"devices remove junk", []string{"devices", "remove", "x"}, exitError, "no account"},
+		{"send bad location", []string{"send", "+15550000001", "--location", "91,10"}, exitUsage, "latitude"},
+		{"send location and text", []string{"send", "+15550000001", "--location", "1,2", "hi"}, exitUsage, "takes no text"},
+		{"send to group without text", []string{"send", "--group", "g"}, exitUsage, "missing arguments"},
+		{"group without subcommand", []string{"group"}, exitUsage, "missing subcommand"},
+		{"group junk", []string{"group", "frob"}, exitUsage, "unknown subcommand"},
+		{"group show without G", []string{"group", "show"}, exitUsage, "missing arguments"},
+		{"typing to nobody", []string{"typing"}, exitUsage, "either TO or --group"},
+		{"typing to both", []string{"typing", "+15550000001", "--group", "g"}, exitUsage, "either TO or --group"},
+		{"chat to both", []string{"chat", "+15550000001", "--group", "g"}, exitUsage, "either TO or --group"},
+		{"privacy junk", []string{"privacy", "last-seen", "friends"}, exitUsage, "neither everyone nor nobody"},
+		{"privacy unknown", []string{"privacy", "read-receipts", "off"}, exitUsage, "unknown setting"},
+		{"status both", []string{"status", "+15550000001", "--group", "g"}, exitUsage, "not both"},
 		{"bad server URL", []string{"--server", "ftp://x", "register", "+15550000001", "--code", "1"}, exitUsage, "scheme"},
 	}
 	for _, tc := range tests {

@@ -27,14 +27,56 @@ Commands:
   whoami
         print this device's account id, device id and number.
   send TO TEXT...
-        send a text message. TO is a phone number or an account id. Your own
-        other devices get a copy. Use -- before a text starting with "-".
+  send --group G TEXT...
+        send a text message to TO (a phone number or an account id) or to
+        the group G. Your own other devices get a copy. Use -- before a
+        text starting with "-".
+  send TO --location LAT,LON[,LABEL]
+  send --group G --location LAT,LON[,LABEL]
+        send a location: latitude -90..90, longitude -180..180 (degrees),
+        and an optional label (quote it if it has spaces).
   receive [--timeout D]
         print and acknowledge waiting messages; stop when the backlog is
-        delivered and nothing new came for D (default 0).
+        delivered and nothing new came for D (default 0). Delivery receipts
+        go back to the senders; receipts that come in are recorded (see
+        status), not printed; typing notices are printed while connected.
   chat TO
-        send each line typed to TO and print incoming messages; /quit or end
-        of input ends it.
+  chat --group G
+        send each line typed to TO (or the group) and print incoming
+        messages; /quit or end of input ends it. The conversation's
+        messages are acknowledged as read; chat with TO shows TO's presence
+        (online, last seen) and typing notices.
+  read [TO | --group G]
+        print the unread messages received (from TO, in the group, or all),
+        send read receipts to their senders and mark them read.
+  status [TO | --group G | --id ID] [--limit N]
+        show the last N (default 20) messages this account sent, with each
+        recipient's status: sent (the server took it), delivered, read.
+  typing TO|--group G [--stop]
+        tell TO (or the group) that you are typing (or stopped); only
+        devices online now get it.
+  group create [MEMBER...]
+        create a group with you as admin and MEMBERs (numbers or account
+        ids); prints the group's id. Any unique prefix of a known group's
+        id names it in the commands below.
+  group list
+        list your groups with their version and your role.
+  group show G
+        show the group's members and roles.
+  group add G MEMBER...
+  group remove G MEMBER
+  group promote G MEMBER
+        change the group (admins only). After a removal every remaining
+        member's device makes a new sender key the removed one never gets.
+  group leave G
+        leave the group.
+  last-seen TO
+        print whether TO is online, when TO was last seen, or that TO
+        hides it.
+  privacy
+  privacy last-seen everyone|nobody
+        show your privacy settings, or choose who may see when you were
+        last seen (default nobody).
   safety-number TO
         print the 60-digit safety number with TO, to compare out of band.
 
@@ -53,6 +95,10 @@ Cryptography: sessions are Signal-protocol X3DH + Double Ratchet
 prekeys and verifies their signatures in fetched bundles, but libsignal
 for Go has no PQXDH, so no session uses them yet. Identity keys are
 trusted on first use; a change is announced with the new safety number.
+Group messages are Sender Key messages: each device sends its sender key
+1:1 to the member devices that lack it, then encrypts each message once;
+the group's id is inside the encrypted content and checked on receipt.
+Receipts and typing notices are end-to-end encrypted 1:1 messages.
 `
 
 func printUsage(w io.Writer) { fmt.Fprint(w, usage) }

@@ -4,8 +4,11 @@
 // It holds the device's account, credentials and identity key pair, its
 // prekeys (EC one-time, signed, and ML-KEM ones with their private parts),
 // the libsignal sessions and sender keys, the remote identity keys it trusts
-// (trust on first use, per account), contacts (number ↔ account id) and the
-// message history. It implements go.mau.fi/libsignal's store interfaces
+// (trust on first use, per account), contacts (number ↔ account id), the
+// message history (with read marks), the status of sent messages per
+// recipient (sent, delivered, read: never moving back), the groups it
+// knows (version, members) and which devices were sent which of this
+// device's sender keys. It implements go.mau.fi/libsignal's store interfaces
 // with the protobuf/JSON serializer of serialize.NewProtoBufSerializer.
 //
 // Promises: every write is durable when the call returns (WAL,
