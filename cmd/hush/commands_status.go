@@ -8,15 +8,16 @@ import (
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 )
 
-// conversationArgs reads [TO | --group G] (and --id for status) into a
-// history filter, opening the messenger.
-func (a *app) conversationArgs(ctx context.Context, name string, args []string, withID bool) (*messenger, store.Filter, int, error) {
+// conversationArgs reads [TO | --group G] (and, for status, --id and
+// --limit) into a history filter, opening the messenger.
+func (a *app) conversationArgs(ctx context.Context, name string, args []string, forStatus bool) (*messenger, store.Filter, int, error) {
 	fs := a.flagSet(name)
 	group := fs.String("group", "", "only this group")
-	limit := fs.Int("limit", 20, "at most this many messages")
-	var id *string
-	if withID {
-		id = fs.String("id", "", "only the message with this id")
+	limit, id := new(int), new(string)
+	*limit = 20
+	if forStatus {
+		fs.IntVar(limit, "limit", *limit, "at most this many messages")
+		fs.StringVar(id, "id", "", "only the message with this id")
 	}
 	pos, err := a.parse(fs, args, 0, 1)
 	if err != nil {
@@ -32,10 +33,7 @@ func (a *app) conversationArgs(ctx context.Context, name string, args []string, 
 	if err != nil {
 		return nil, store.Filter{}, 0, err
 	}
-	var f store.Filter
-	if withID {
-		f.ID = *id
-	}
+	f := store.Filter{ID: *id}
 	switch {
 	case *group != "":
 		f.Group, err = m.resolveGroup(ctx, *group)

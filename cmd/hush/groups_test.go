@@ -164,6 +164,29 @@ func TestGroups(t *testing.T) {
 	// carol can no longer send to the group.
 	r = c.try("carol1", nil, "send", "--group", g, "let me in")
 	assert(t, r.code == exitError && strings.Contains(r.stderr, "not a member"), "carol sends: %+v", r)
+
+	// bob chats in the group: he sees alice's message and her typing,
+	// his line reaches her, and what chat showed is acknowledged read.
+	in, w := io.Pipe()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(t, in, &out, &errOut, "--server", c.url, "--home", filepath.Join(c.homes, "bob1"), "chat", "--group", g)
+	}()
+	sent = jsonOut[map[string]any](t, c.run("alice1", "send", "--group", g, "are you there?", "--json"))
+	thereID, _ := sent["id"].(string)
+	testkit.WaitFor(t, "alice's message in bob's chat", func() bool { return strings.Contains(out.String(), "are you there?") })
+	c.run("alice1", "typing", "--group", g)
+	testkit.WaitFor(t, "alice typing in bob's chat", func() bool {
+		return strings.Contains(out.String(), "group "+g[:8]+": "+aliceID+" is typing")
+	})
+	_, err := io.WriteString(w, "yes, here\n/quit\n")
+	noErr(t, err)
+	noErr(t, w.Close())
+	assert(t, <-done == exitOK, "bob's chat: %q", errOut.String())
+	got = c.receive("alice1")
+	assert(t, bodies(ofKind(got, kindText)) == "yes, here" && got[len(got)-1].Group == g, "alice1 got %+v", got)
+	assert(t, c.statusOf("alice1", thereID) == bob+"=read", "status of the message bob's chat showed: %q", c.statusOf("alice1", thereID))
 }
 
 func containsID(ids []uint32, id uint32) bool {
