@@ -21,6 +21,9 @@ type received struct {
 	Kind        string `json:"kind"`
 	Body        string `json:"body"`
 	SyncTo      string `json:"sync_to"`
+	Group       string `json:"group"`
+	// Location is set for a location message.
+	Location json.RawMessage `json:"location"`
 }
 
 func receiveAll(t *testing.T, server, home string) []received {
