@@ -168,7 +168,9 @@ func TestGroupOfFifty(t *testing.T) {
 		t.Fatalf("%d members did not decrypt everything:\n%s", len(failures), strings.Join(failures, "\n"))
 	}
 	loc := receiveAll(t, h.URL, home(0))
-	if !slices.ContainsFunc(loc, func(m received) bool { return m.Kind == "location" && m.Group == g && strings.Contains(string(m.Location), "Tour Eiffel") }) {
+	if !slices.ContainsFunc(loc, func(m received) bool {
+		return m.Kind == "location" && m.Group == g && strings.Contains(string(m.Location), "Tour Eiffel")
+	}) {
 		t.Fatalf("the creator did not get the location: %+v", loc)
 	}
 
