@@ -79,14 +79,12 @@ func (p *Presence) Disconnected(ctx context.Context, account string) {
 	last := p.local[account] <= 0
 	if last {
 		delete(p.local, account)
+		delete(p.touched, account) // the goodbye is always written
 	}
 	p.mu.Unlock()
 	if !last {
 		return
 	}
-	p.mu.Lock()
-	delete(p.touched, account) // the goodbye is always written
-	p.mu.Unlock()
 	p.Touch(ctx, account)
 	if !p.online(ctx, account) {
 		p.announce(ctx, account, false)

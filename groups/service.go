@@ -354,8 +354,7 @@ func sortMembers(ms []api.GroupMember) {
 	})
 }
 
+// view is a group as the API shows it; stores list members in order.
 func view(g *Group) *api.Group {
-	ms := slices.Clone(g.Members)
-	sortMembers(ms)
-	return &api.Group{GroupID: g.ID, Version: g.Version, Members: ms}
+	return &api.Group{GroupID: g.ID, Version: g.Version, Members: g.Members}
 }

@@ -37,11 +37,21 @@ func (a *app) checkPreKeys(ctx context.Context, m *messenger) {
 
 // messengerTo opens the messenger, tops up prekeys, and resolves TO.
 func (a *app) messengerTo(ctx context.Context, to string) (*messenger, string, error) {
-	m, err := a.messenger(ctx)
+	m, dest, err := a.messengerFor(ctx, to)
 	if err != nil {
 		return nil, "", err
 	}
 	a.checkPreKeys(ctx, m)
+	return m, dest, nil
+}
+
+// messengerFor opens the messenger and resolves TO, without touching the
+// prekeys (for commands that only look something up).
+func (a *app) messengerFor(ctx context.Context, to string) (*messenger, string, error) {
+	m, err := a.messenger(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	dest, err := m.resolve(ctx, to)
 	if err != nil {
 		return nil, "", err
@@ -265,11 +275,7 @@ func cmdSafetyNumber(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.messenger(ctx)
-	if err != nil {
-		return err
-	}
-	dest, err := m.resolve(ctx, pos[0])
+	m, dest, err := a.messengerFor(ctx, pos[0])
 	if err != nil {
 		return err
 	}

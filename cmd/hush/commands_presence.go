@@ -16,11 +16,7 @@ func cmdLastSeen(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.messenger(ctx)
-	if err != nil {
-		return err
-	}
-	acct, err := m.resolve(ctx, pos[0])
+	m, acct, err := a.messengerFor(ctx, pos[0])
 	if err != nil {
 		return err
 	}
