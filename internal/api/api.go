@@ -10,6 +10,9 @@ type Error struct {
 	Mismatched []MismatchedDevices `json:"mismatched,omitempty"`
 	// Stale is set with CodeStaleDevices (410).
 	Stale []StaleDevices `json:"stale,omitempty"`
+	// MissingParts is set with CodeUploadIncomplete (409): the part
+	// numbers of an attachment upload not stored yet.
+	MissingParts []int `json:"missing_parts,omitempty"`
 	// RetryAfter is set with CodeRateLimited, in seconds.
 	RetryAfter int `json:"retry_after,omitempty"`
 }
@@ -28,8 +31,10 @@ const (
 	CodeMethodNotAllowed  = "method_not_allowed" // 405
 	CodeMismatchedDevices = "mismatched_devices" // 409: missing or extra devices in a send
 	CodeTooManyDevices    = "too_many_devices"   // 409: account has its maximum of devices
+	CodeUploadIncomplete  = "upload_incomplete"  // 409: an attachment's parts are not all uploaded
 	CodeStaleDevices      = "stale_devices"      // 410: registration id does not match
 	CodePayloadTooLarge   = "payload_too_large"  // 413
+	CodeSizeMismatch      = "size_mismatch"      // 400: uploaded bytes differ from the declared size
 	CodeUnsupportedMedia  = "unsupported_media"  // 415: body is not application/json
 	CodeBadSignature      = "bad_signature"      // 422: prekey signature does not verify
 	CodeRateLimited       = "rate_limited"       // 429
@@ -332,3 +337,53 @@ type Follow struct {
 
 // MaxFollow bounds the accounts one connection follows.
 const MaxFollow = 256
+
+// Attachments. The client encrypts an attachment with a fresh key and
+// uploads only the ciphertext, in parts, straight to the blob store; the
+// server hands out the locations and keeps a record (id, owner, size,
+// dates), never the key.
+
+// NewAttachment is the body of POST /v1/attachments: the exact size in
+// bytes of the ciphertext to upload.
+type NewAttachment struct {
+	Size int64 `json:"size"`
+}
+
+// UploadPart is one part of an upload. A part not yet uploaded carries
+// where to upload it: Method (PUT) to URL with Headers and a body of
+// exactly Size bytes. URL may be relative to the server's base URL (the
+// embedded store) or absolute (S3).
+type UploadPart struct {
+	Number   int               `json:"number"`
+	Size     int64             `json:"size"`
+	Uploaded bool              `json:"uploaded,omitempty"`
+	Method   string            `json:"method,omitempty"`
+	URL      string            `json:"url,omitempty"`
+	Headers  map[string]string `json:"headers,omitempty"`
+}
+
+// Upload answers POST /v1/attachments and GET /v1/attachments/{id}/upload
+// (which resumes a broken upload: parts already stored are marked, the
+// others get fresh locations). URLsExpire and Expires are Unix seconds:
+// the part locations' and the unfinished upload's deadlines.
+type Upload struct {
+	ID         string       `json:"id"`
+	Size       int64        `json:"size"`
+	PartSize   int64        `json:"part_size"`
+	Parts      []UploadPart `json:"parts"`
+	URLsExpire int64        `json:"urls_expire"`
+	Expires    int64        `json:"expires"`
+}
+
+// Attachment answers POST /v1/attachments/{id}/complete and GET
+// /v1/attachments/{id}: where to download the ciphertext (URL, absolute or
+// relative to the server's base URL, valid until URLExpires; 0 for a CDN
+// URL that does not expire) and when the attachment itself expires (Unix
+// seconds).
+type Attachment struct {
+	ID         string `json:"id"`
+	Size       int64  `json:"size"`
+	URL        string `json:"url"`
+	URLExpires int64  `json:"url_expires,omitempty"`
+	Expires    int64  `json:"expires"`
+}
