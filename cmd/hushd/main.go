@@ -108,6 +108,17 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.IntVar(&cfg.Envelope.MaxSendsInFlight, "max-sends-in-flight", cfg.Envelope.MaxSendsInFlight, "unanswered sends per device socket before its reader waits")
 	fs.IntVar(&cfg.Groups.MaxMembers, "max-group-members", cfg.Groups.MaxMembers, "members per group, the creator included")
 	fs.IntVar(&cfg.Envelope.MaxGroupRecipients, "max-group-recipients", cfg.Envelope.MaxGroupRecipients, "devices one group send may name")
+	fs.Int64Var(&cfg.Attachments.MaxSize, "max-attachment-size", cfg.Attachments.MaxSize, "bytes of ciphertext per attachment (uploaded in 8 MiB parts)")
+	fs.DurationVar(&cfg.Attachments.TTL, "attachment-ttl", cfg.Attachments.TTL, "how long an attachment is kept after its upload")
+	fs.DurationVar(&cfg.Attachments.UploadTTL, "attachment-upload-ttl", cfg.Attachments.UploadTTL, "how long an unfinished upload may be resumed before its parts are deleted")
+	fs.DurationVar(&cfg.Attachments.URLTTL, "attachment-url-ttl", cfg.Attachments.URLTTL, "how long a signed upload or download URL is valid")
+	fs.IntVar(&cfg.Attachments.UploadLimit.Burst, "attachment-rate", cfg.Attachments.UploadLimit.Burst, "attachment uploads per account per hour (0: unlimited)")
+	fs.StringVar(&cfg.Attachments.CDN, "attachments-cdn", "", "CDN base URL downloads go through ({URL}/{id}); empty: signed URLs to the blob store")
+	fs.StringVar(&cfg.Attachments.S3.Bucket, "s3-bucket", "", "S3 bucket for attachments; empty: the data directory (credentials: the standard AWS chain)")
+	fs.StringVar(&cfg.Attachments.S3.Region, "s3-region", "", "S3 region (empty: from the AWS configuration, else us-east-1)")
+	fs.StringVar(&cfg.Attachments.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (MinIO, Ceph, R2, ...); empty: AWS")
+	fs.BoolVar(&cfg.Attachments.S3.PathStyle, "s3-path-style", false, "address the bucket in the path, not the host name (most S3-compatible stores)")
+	fs.StringVar(&cfg.Attachments.S3.Prefix, "s3-prefix", "", "prefix of every attachment's object key")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 }
 

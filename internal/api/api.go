@@ -32,6 +32,7 @@ const (
 	CodeMismatchedDevices = "mismatched_devices" // 409: missing or extra devices in a send
 	CodeTooManyDevices    = "too_many_devices"   // 409: account has its maximum of devices
 	CodeUploadIncomplete  = "upload_incomplete"  // 409: an attachment's parts are not all uploaded
+	CodeUploadComplete    = "upload_complete"    // 409: the attachment's upload is already complete
 	CodeStaleDevices      = "stale_devices"      // 410: registration id does not match
 	CodePayloadTooLarge   = "payload_too_large"  // 413
 	CodeSizeMismatch      = "size_mismatch"      // 400: uploaded bytes differ from the declared size

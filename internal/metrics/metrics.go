@@ -35,6 +35,10 @@ type Metrics struct {
 	StoreLatency   *prometheus.HistogramVec
 	BatchSize      *prometheus.HistogramVec
 	RateLimited    *prometheus.CounterVec
+	// Attachments counts attachment events: created, completed,
+	// size_mismatch, expired, deleted.
+	Attachments     *prometheus.CounterVec
+	AttachmentBytes prometheus.Counter // ciphertext bytes of completed uploads
 }
 
 // New makes the collectors on a fresh registry, with Go runtime and process
@@ -61,7 +65,9 @@ func New() *Metrics {
 	m.StoreLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hush_store_seconds", Help: "Store calls by operation.", Buckets: ms}, []string{"op"})
 	m.BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hush_batch_size", Help: "Items per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}, []string{"op"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"limit"})
-	for _, c := range []prometheus.Collector{m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
+	m.Attachments = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_attachments_total", Help: "Attachment events: created, completed, size_mismatch, expired, deleted."}, []string{"event"})
+	m.AttachmentBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_attachment_bytes_total", Help: "Ciphertext bytes of completed attachment uploads."})
+	for _, c := range []prometheus.Collector{m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
 		m.DeliverLatency, m.StoreLatency, m.BatchSize, m.RateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hushmsg/hush/attachments"
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
 	"github.com/hushmsg/hush/groups"
@@ -44,10 +45,11 @@ type Config struct {
 	TLSCert, TLSKey string
 	ShutdownTimeout time.Duration
 
-	Devices  devices.Config
-	Keys     keys.Config
-	Envelope envelope.Config
-	Groups   groups.Config
+	Devices     devices.Config
+	Keys        keys.Config
+	Envelope    envelope.Config
+	Groups      groups.Config
+	Attachments attachments.Config
 }
 
 // Defaults returns the embedded profile's defaults.
@@ -61,6 +63,7 @@ func Defaults() Config {
 		Keys:            keys.Defaults(),
 		Envelope:        envelope.Defaults(),
 		Groups:          groups.Defaults(),
+		Attachments:     attachments.Defaults(),
 	}
 }
 
@@ -70,6 +73,8 @@ const (
 	AddrFile      = "hushd.addr"
 	AdminAddrFile = "hushd.admin.addr"
 	OutboxFile    = "dev-sms-outbox.txt"
+	// BlobDir holds the embedded blob store's attachments.
+	BlobDir = "attachments"
 )
 
 // Store is everything a node keeps, on one backend.
@@ -78,6 +83,7 @@ type Store interface {
 	keys.Store
 	envelope.Store
 	groups.Store
+	attachments.Store
 	Ping(ctx context.Context) error
 	Stats(ctx context.Context) (map[string]int64, error)
 	Close() error
@@ -105,9 +111,11 @@ type Node struct {
 	Devices  *devices.Service
 	Keys     *keys.Service
 	Groups   *groups.Service
-	stopping atomic.Bool
-	closeBus func()
-	Metrics  *metrics.Metrics
+	// Attachments runs uploads and downloads of encrypted media.
+	Attachments *attachments.Service
+	stopping    atomic.Bool
+	closeBus    func()
+	Metrics     *metrics.Metrics
 }
 
 // New opens the store and wires the services.
@@ -118,8 +126,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.Groups.MaxMembers < 2 {
 		return nil, errors.New("--max-group-members must be at least 2")
 	}
+	if err := cfg.Attachments.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	store, err := OpenStore(ctx, cfg.DB, cfg.DataDir)
 	if err != nil {
@@ -142,6 +157,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Groups = groups.New(cfg.Groups, store, n.Envelope.Poke, log, n.Metrics)
 	n.Envelope.SetGroups(n.Groups.Devices)
 	n.Envelope.SetPresence(n.Devices.Presence)
+	n.Attachments = attachments.New(cfg.Attachments, store, blobs, log, n.Metrics)
 
 	n.Router.Handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		_, err := w.Write([]byte("ok\n"))
@@ -152,7 +168,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Keys.Routes(n.Router, n.Devices.Middleware)
 	n.Envelope.Routes(n.Router, n.Devices.Middleware)
 	n.Groups.Routes(n.Router, n.Devices.Middleware)
+	n.Attachments.Routes(n.Router, n.Devices.Middleware)
 	return n, nil
+}
+
+// openBlobs opens S3 when a bucket is set, else the blob directory in the
+// data directory.
+func openBlobs(ctx context.Context, cfg Config) (attachments.Blobs, error) {
+	if cfg.Attachments.S3.Bucket != "" {
+		return attachments.OpenS3(ctx, cfg.Attachments.S3)
+	}
+	return attachments.OpenFS(filepath.Join(cfg.DataDir, BlobDir), cfg.Attachments.CDN != "")
 }
 
 // greet tells a connecting device that its prekeys run low.
@@ -224,6 +250,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	go n.Envelope.RunSweeper(sweepCtx)
+	go n.Attachments.RunSweeper(sweepCtx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
