@@ -864,6 +864,65 @@ func TestBadInputDirectory(t *testing.T) {
 	})
 }
 
+// biAttachmentID has an attachment id's shape and names none.
+const biAttachmentID = "AAAAAAAAAAAAAAAAAAAAAA"
+
+func TestBadInputAttachments(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) { biOpenLimits(c); c.Attachments.MaxSize = 10 << 20 })
+	alice, bob := n.Register(t), n.Register(t)
+	var up api.Upload
+	n.MustDo(t, alice, "POST", "/v1/attachments", api.NewAttachment{Size: 100}, http.StatusCreated, &up)
+	mine := "/v1/attachments/" + up.ID
+	cases := biBodyCases(t, alice, "POST", "/v1/attachments", api.NewAttachment{Size: 100}, nil, func(m map[string]any) { m["size"] = "100" })
+	for _, c := range []struct {
+		name   string
+		body   any
+		status int
+		code   string
+	}{
+		{"size zero", api.NewAttachment{}, http.StatusBadRequest, api.CodeBadRequest},
+		{"size negative", api.NewAttachment{Size: -1}, http.StatusBadRequest, api.CodeBadRequest},
+		{"size above the limit", api.NewAttachment{Size: 10<<20 + 1}, http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge},
+		{"size huge", `{"size": 9223372036854775807}`, http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge},
+		{"size overflowing", `{"size": 92233720368547758070}`, http.StatusBadRequest, api.CodeInvalidJSON},
+		{"size fractional", `{"size": 1.5}`, http.StatusBadRequest, api.CodeInvalidJSON},
+	} {
+		cases = append(cases, biCase{name: "create/" + c.name, as: alice, method: "POST", path: "/v1/attachments", body: c.body, status: c.status, code: c.code})
+	}
+	for _, id := range []string{"x", "AAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAA+", "..%2F..%2Fhush.db", "%00AAAAAAAAAAAAAAAAAAAA", biAttachmentID} {
+		p := "/v1/attachments/" + id
+		cases = append(cases,
+			biCase{name: "get/" + id, as: alice, method: "GET", path: p, status: http.StatusNotFound, code: api.CodeNotFound},
+			biCase{name: "resume/" + id, as: alice, method: "GET", path: p + "/upload", status: http.StatusNotFound, code: api.CodeNotFound},
+			biCase{name: "complete/" + id, as: alice, method: "POST", path: p + "/complete", status: http.StatusNotFound, code: api.CodeNotFound},
+			biCase{name: "delete/" + id, as: alice, method: "DELETE", path: p, status: http.StatusNotFound, code: api.CodeNotFound},
+			biCase{name: "blob/" + id, method: "GET", path: p + "/blob?expires=1&sig=00", status: http.StatusForbidden, code: api.CodeForbidden},
+			biCase{name: "part/" + id, method: "PUT", path: p + "/parts/1?size=1&expires=1&sig=00", body: "x", ctype: biNoCT, status: http.StatusForbidden, code: api.CodeForbidden},
+		)
+	}
+	cases = append(cases,
+		biCase{name: "another account's upload/resume", as: bob, method: "GET", path: mine + "/upload", status: http.StatusNotFound, code: api.CodeNotFound},
+		biCase{name: "another account's upload/complete", as: bob, method: "POST", path: mine + "/complete", status: http.StatusNotFound, code: api.CodeNotFound},
+		biCase{name: "another account's upload/delete", as: bob, method: "DELETE", path: mine, status: http.StatusNotFound, code: api.CodeNotFound},
+		biCase{name: "unfinished upload/get", as: bob, method: "GET", path: mine, status: http.StatusNotFound, code: api.CodeNotFound},
+		biCase{name: "complete before any part", as: alice, method: "POST", path: mine + "/complete", status: http.StatusConflict, code: api.CodeUploadIncomplete},
+		biCase{name: "part without a signature", method: "PUT", path: mine + "/parts/1", body: "x", ctype: biNoCT, status: http.StatusForbidden, code: api.CodeForbidden},
+		biCase{name: "part with another part's signature", method: "PUT", path: strings.Replace(up.Parts[0].URL, "/parts/1", "/parts/2", 1), body: strings.Repeat("x", 100), ctype: biNoCT, status: http.StatusForbidden, code: api.CodeForbidden},
+		biCase{name: "part with another size", method: "PUT", path: strings.Replace(up.Parts[0].URL, "size=100", "size=101", 1), body: strings.Repeat("x", 101), ctype: biNoCT, status: http.StatusForbidden, code: api.CodeForbidden},
+		biCase{name: "part above its size", method: "PUT", path: up.Parts[0].URL, body: strings.Repeat("x", 101), ctype: biNoCT, status: http.StatusRequestEntityTooLarge, code: api.CodePayloadTooLarge},
+		biCase{name: "part below its size", method: "PUT", path: up.Parts[0].URL, body: strings.Repeat("x", 99), ctype: biNoCT, status: http.StatusBadRequest, code: api.CodeSizeMismatch},
+		biCase{name: "create/wrong method", as: alice, method: "PUT", path: "/v1/attachments", body: api.NewAttachment{Size: 1}, status: http.StatusMethodNotAllowed, code: api.CodeMethodNotAllowed},
+	)
+	biRun(t, n, cases, nil)
+
+	t.Run("control: the signed part is stored and the upload completes", func(t *testing.T) {
+		status, body := blobHTTP(t, n, "PUT", up.Parts[0].URL, nil, bytes.Repeat([]byte("x"), 100))
+		equal(t, "put "+string(body), status, http.StatusOK)
+		n.MustDo(t, alice, "POST", mine+"/complete", nil, http.StatusOK, nil)
+	})
+}
+
 func TestBadInputMessages(t *testing.T) {
 	t.Parallel()
 	n := testkit.Start(t, "", biOpenLimits)
@@ -1259,10 +1318,17 @@ func TestBadInputUnauthorized(t *testing.T) {
 		{"GET /v1/account/privacy", "/v1/account/privacy", nil},
 		{"PUT /v1/account/privacy", "/v1/account/privacy", api.Privacy{LastSeen: api.VisibleEveryone}},
 		{"GET /v1/accounts/{id}/last_seen", "/v1/accounts/" + bob.AccountID + "/last_seen", nil},
+		{"POST /v1/attachments", "/v1/attachments", api.NewAttachment{Size: 10}},
+		{"GET /v1/attachments/{id}", "/v1/attachments/" + biAttachmentID, nil},
+		{"DELETE /v1/attachments/{id}", "/v1/attachments/" + biAttachmentID, nil},
+		{"GET /v1/attachments/{id}/upload", "/v1/attachments/" + biAttachmentID + "/upload", nil},
+		{"POST /v1/attachments/{id}/complete", "/v1/attachments/" + biAttachmentID + "/complete", nil},
 	}
 	t.Run("every authenticated route is here", func(t *testing.T) {
+		// The blob routes take a signed URL instead of a device credential
+		// (TestAttachmentRefusals forges and expires them).
 		unauthenticated := []string{"GET /healthz", "GET /readyz", "POST /v1/registration/code", "POST /v1/registration/verify",
-			"GET /v1/provisioning", "POST /v1/devices/link"}
+			"GET /v1/provisioning", "POST /v1/devices/link", "PUT /v1/attachments/{id}/parts/{n}", "GET /v1/attachments/{id}/blob"}
 		var covered []string
 		for _, r := range routes {
 			covered = append(covered, r.pattern)

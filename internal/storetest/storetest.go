@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hushmsg/hush/attachments"
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
 	"github.com/hushmsg/hush/groups"
@@ -26,6 +27,7 @@ type Store interface {
 	keys.Store
 	envelope.Store
 	groups.Store
+	attachments.Store
 	Stats(ctx context.Context) (map[string]int64, error)
 }
 
@@ -46,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"InsertSkipsRemovedDevice", testInsertSkipsRemoved},
 		{"SharedPayloadReleasedByLastAck", testSharedPayload},
 		{"GroupChangeWithNotices", testGroupChange},
+		{"AttachmentLifecycle", testAttachments},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
