@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -74,71 +75,127 @@ func (a *app) messengerGroup(ctx context.Context, group string) (*messenger, str
 	return m, id, nil
 }
 
-// cmdSend sends one text or location message, to an account or a group.
+// cmdSend sends one text, location or media message, to an account or a
+// group. Media is encrypted and uploaded first; the message carries the
+// pointer, key and digest, and the text as a caption.
 func cmdSend(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("send")
-	group := fs.String("group", "", "send to this group")
-	loc := fs.String("location", "", "send the location LAT,LON[,LABEL]")
+	var f sendFlags
+	fs.StringVar(&f.group, "group", "", "send to this group")
+	fs.StringVar(&f.location, "location", "", "send the location LAT,LON[,LABEL]")
+	fs.StringVar(&f.image, "image", "", "send the image at this path (with a thumbnail)")
+	fs.StringVar(&f.video, "video", "", "send the video at this path")
+	fs.StringVar(&f.file, "file", "", "send the file at this path")
 	pos, err := a.parse(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
-	to, c, err := messageArgs(pos, *group, *loc)
+	to, c, media, err := messageArgs(pos, f)
 	if err != nil {
 		return err
+	}
+	if media != "" {
+		if _, err := os.Stat(media); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
 	}
 	var (
 		m    *messenger
 		dest string
 		res  *api.SendResult
 	)
-	if *group != "" {
-		if m, dest, err = a.messengerGroup(ctx, *group); err != nil {
+	if f.group != "" {
+		m, dest, err = a.messengerGroup(ctx, f.group)
+	} else {
+		m, dest, err = a.messengerTo(ctx, to)
+	}
+	if err != nil {
+		return err
+	}
+	if media != "" {
+		t, err := a.transfers(m)
+		if err != nil {
 			return err
 		}
+		if c.Attachment, err = t.upload(ctx, c.Kind, media); err != nil {
+			return fmt.Errorf("send %s: %w", media, err)
+		}
+	}
+	if f.group != "" {
 		if res, err = m.sendGroup(ctx, dest, c, false, m.rest()); err != nil {
 			return fmt.Errorf("send to group %s: %w", dest, err)
 		}
-	} else {
-		if m, dest, err = a.messengerTo(ctx, to); err != nil {
-			return err
-		}
-		if res, err = m.sendMessage(ctx, dest, c, m.rest()); err != nil {
-			return fmt.Errorf("send to %s: %w", m.display(ctx, dest), err)
-		}
+	} else if res, err = m.sendMessage(ctx, dest, c, m.rest()); err != nil {
+		return fmt.Errorf("send to %s: %w", m.display(ctx, dest), err)
 	}
 	out := map[string]any{"id": res.ID, "server_timestamp": res.ServerTimestamp, "destination": dest}
-	if *group != "" {
+	if f.group != "" {
 		out = map[string]any{"id": res.ID, "server_timestamp": res.ServerTimestamp, "group": dest}
+	}
+	if c.Attachment != nil {
+		out["attachment"] = map[string]any{"id": c.Attachment.ID, "file_name": c.Attachment.FileName, "size": c.Attachment.Size, "content_type": c.Attachment.ContentType}
 	}
 	return a.printer().result(out, "sent %s at %s", res.ID, formatTime(res.ServerTimestamp))
 }
 
+// sendFlags are send's flags that shape the message.
+type sendFlags struct {
+	group, location    string
+	image, video, file string
+}
+
+// media returns the kind and path of the media flag given, if any; more
+// than one is a usage error.
+func (f sendFlags) media() (kind, path string, err error) {
+	for _, m := range []struct{ kind, path string }{{kindImage, f.image}, {kindVideo, f.video}, {kindFile, f.file}} {
+		if m.path == "" {
+			continue
+		}
+		if path != "" {
+			return "", "", usageErrorf("send: give one of --image, --video and --file")
+		}
+		kind, path = m.kind, m.path
+	}
+	return kind, path, nil
+}
+
 // messageArgs reads send's positional arguments: TO (unless --group) and
-// the text (unless --location).
-func messageArgs(pos []string, group, loc string) (string, *content, error) {
+// the text (unless --location; a caption with media). It returns the
+// media file to upload, if any.
+func messageArgs(pos []string, f sendFlags) (string, *content, string, error) {
 	to := ""
-	if group == "" {
+	if f.group == "" {
 		if len(pos) == 0 {
-			return "", nil, usageErrorf("send: missing arguments (TO, or --group G)")
+			return "", nil, "", usageErrorf("send: missing arguments (TO, or --group G)")
 		}
 		to, pos = pos[0], pos[1:]
 	}
 	text := strings.Join(pos, " ")
-	if loc == "" {
-		if len(pos) == 0 {
-			return "", nil, usageErrorf("send: missing arguments (TEXT, or --location LAT,LON)")
+	kind, media, err := f.media()
+	switch {
+	case err != nil:
+		return "", nil, "", err
+	case media != "" && f.location != "":
+		return "", nil, "", usageErrorf("send: --location takes no --%s", kind)
+	case media != "":
+		if len(text) > maxBody {
+			return "", nil, "", usageErrorf("send: caption longer than %d bytes", maxBody)
 		}
-		return to, &content{Kind: kindText, Body: text}, checkText(text)
+		return to, &content{Kind: kind, Body: strings.TrimSpace(text)}, media, nil
+	case f.location == "":
+		if len(pos) == 0 {
+			return "", nil, "", usageErrorf("send: missing arguments (TEXT, --location LAT,LON, or --image, --video or --file PATH)")
+		}
+		return to, &content{Kind: kindText, Body: text}, "", checkText(text)
 	}
 	if len(pos) > 0 {
-		return "", nil, usageErrorf("send: --location takes no text (put a label after LAT,LON)")
+		return "", nil, "", usageErrorf("send: --location takes no text (put a label after LAT,LON)")
 	}
-	l, err := parseLocation(loc)
+	l, err := parseLocation(f.location)
 	if err != nil {
-		return "", nil, usageErrorf("send: --location: %v", err)
+		return "", nil, "", usageErrorf("send: --location: %v", err)
 	}
-	return to, &content{Kind: kindLocation, Location: l}, nil
+	return to, &content{Kind: kindLocation, Location: l}, "", nil
 }
 
 func checkText(text string) error {

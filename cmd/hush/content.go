@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	attach "github.com/hushmsg/hush/cmd/hush/internal/attachment"
 )
 
 // Content kinds. Text, location and the media kinds are messages people
@@ -44,6 +46,9 @@ const (
 	maxIDLength   = 64
 	maxSenderKey  = 1 << 10
 	maxFileName   = 256
+	maxMediaType  = 128      // an attachment's content type
+	maxThumbnail  = 32 << 10 // an image attachment's JPEG thumbnail
+	maxAttachID   = 64       // the server's ids are 22 characters
 )
 
 // content is the plaintext inside every envelope, as JSON. SyncTo is set
@@ -72,12 +77,20 @@ type location struct {
 	Label     string  `json:"label,omitempty"`
 }
 
-// attachment describes the media of an image, video or file message. The
-// pointer, key and digest of the encrypted blob come with attachments.
+// attachment describes the media of an image, video or file message and
+// points to its encrypted blob on the server: the blob's id, the key that
+// decrypts it and its digest (see package attachment), and the
+// plaintext's size, which gives the blob's exact size. Messages from
+// before attachments were uploaded carry no pointer (no ID) and stay
+// readable.
 type attachment struct {
-	ContentType string `json:"content_type,omitempty"`
-	FileName    string `json:"file_name,omitempty"`
-	Size        int64  `json:"size,omitempty"`
+	ID          string     `json:"id,omitempty"`
+	Key         attach.Key `json:"key,omitempty"`
+	Digest      []byte     `json:"digest,omitempty"`
+	ContentType string     `json:"content_type,omitempty"`
+	FileName    string     `json:"file_name,omitempty"`
+	Size        int64      `json:"size,omitempty"`
+	Thumbnail   []byte     `json:"thumbnail,omitempty"` // JPEG, images only
 }
 
 // receipt acknowledges messages (by envelope id) to their sender.
@@ -135,8 +148,8 @@ func (c *content) validate() error {
 		}
 		return c.Location.validate()
 	case kindImage, kindVideo, kindFile:
-		if c.Attachment != nil && len(c.Attachment.FileName) > maxFileName {
-			return errors.New("attachment file name too long")
+		if c.Attachment != nil {
+			return c.Attachment.validate()
 		}
 	case kindReceipt:
 		return c.Receipt.validate()
@@ -150,6 +163,47 @@ func (c *content) validate() error {
 		}
 	}
 	return nil
+}
+
+// validate bounds what a peer sends; the file name is made safe only when
+// the file is saved (safeFileName).
+func (a *attachment) validate() error {
+	switch {
+	case len(a.FileName) > maxFileName:
+		return errors.New("attachment file name too long")
+	case len(a.ContentType) > maxMediaType:
+		return errors.New("attachment content type too long")
+	case len(a.Thumbnail) > maxThumbnail:
+		return fmt.Errorf("attachment thumbnail larger than %d bytes", maxThumbnail)
+	case a.Size < 0 || a.Size > attach.MaxSize:
+		return errors.New("attachment size out of range")
+	case a.ID == "":
+		if len(a.Key) != 0 || len(a.Digest) != 0 {
+			return errors.New("attachment key without an id")
+		}
+		return nil // an old message: no blob to fetch
+	case !validAttachmentID(a.ID):
+		return errors.New("attachment id is not valid")
+	case len(a.Key) != attach.KeySize:
+		return fmt.Errorf("attachment key is not %d bytes", attach.KeySize)
+	case len(a.Digest) != attach.DigestSize:
+		return fmt.Errorf("attachment digest is not %d bytes", attach.DigestSize)
+	}
+	return nil
+}
+
+// validAttachmentID accepts what a server id can be: 1 to maxAttachID
+// characters of base64url.
+func validAttachmentID(id string) bool {
+	if id == "" || len(id) > maxAttachID {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *receipt) validate() error {

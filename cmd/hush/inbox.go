@@ -32,6 +32,8 @@ type inbox struct {
 	readPeer, readGroup string
 	// receipts are owed; only the serving goroutine touches them.
 	receipts pendingReceipts
+	// xfer downloads attachments; only the serving goroutine touches it.
+	xfer *transfers
 
 	mu   sync.Mutex // guards sock
 	sock *client.MessageSocket
@@ -278,19 +280,31 @@ func (in *inbox) flushReceipts(ctx context.Context) {
 
 // receivedJSON is one message as receive --json prints it.
 type receivedJSON struct {
-	ID              string    `json:"id"`
-	FromAccount     string    `json:"from_account"`
-	FromDevice      uint32    `json:"from_device"`
-	FromNumber      string    `json:"from_number"`
-	Kind            string    `json:"kind"`
-	Body            string    `json:"body"`
-	SentAt          int64     `json:"sent_at"`
-	ServerTimestamp int64     `json:"server_timestamp"`
-	SyncTo          string    `json:"sync_to"`
-	Group           string    `json:"group,omitempty"`
-	Location        *location `json:"location,omitempty"`
-	Typing          string    `json:"typing,omitempty"`
-	Change          any       `json:"change,omitempty"`
+	ID              string     `json:"id"`
+	FromAccount     string     `json:"from_account"`
+	FromDevice      uint32     `json:"from_device"`
+	FromNumber      string     `json:"from_number"`
+	Kind            string     `json:"kind"`
+	Body            string     `json:"body"`
+	SentAt          int64      `json:"sent_at"`
+	ServerTimestamp int64      `json:"server_timestamp"`
+	SyncTo          string     `json:"sync_to"`
+	Group           string     `json:"group,omitempty"`
+	Location        *location  `json:"location,omitempty"`
+	Attachment      *savedJSON `json:"attachment,omitempty"`
+	Typing          string     `json:"typing,omitempty"`
+	Change          any        `json:"change,omitempty"`
+}
+
+// savedJSON is a received attachment as receive --json prints it: where
+// it was saved, or why it was not.
+type savedJSON struct {
+	FileName    string `json:"file_name"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Thumbnail   []byte `json:"thumbnail,omitempty"`
+	Path        string `json:"path,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 // show prints a received message; receipts and sender keys are recorded,
@@ -307,12 +321,16 @@ func (in *inbox) show(ctx context.Context, r *received) error {
 
 func (in *inbox) print(ctx context.Context, r *received) error {
 	env, c := r.env, r.content
+	saved, err := in.save(ctx, r)
+	if err != nil {
+		return err
+	}
 	number, _ := in.m.st.ContactNumber(ctx, env.SourceAccount)
 	if in.p.json {
 		out := receivedJSON{
 			ID: env.ID, FromAccount: env.SourceAccount, FromDevice: env.SourceDevice, FromNumber: number,
 			Kind: c.Kind, Body: c.Body, SentAt: c.SentAt, ServerTimestamp: env.ServerTimestamp, SyncTo: c.SyncTo,
-			Group: c.Group, Location: c.Location,
+			Group: c.Group, Location: c.Location, Attachment: saved,
 		}
 		if r.change != nil {
 			out.Change = r.change
@@ -324,6 +342,9 @@ func (in *inbox) print(ctx context.Context, r *received) error {
 		at = env.ServerTimestamp
 	}
 	text := printable(c.summary())
+	if saved != nil && saved.Path != "" {
+		text += " (saved to " + printable(saved.Path) + ")"
+	}
 	switch {
 	case r.change != nil:
 		return in.p.linef("[%s] group %s: %s", formatTime(at), shortGroup(c.Group), text)
@@ -333,6 +354,47 @@ func (in *inbox) print(ctx context.Context, r *received) error {
 		return in.p.linef("[%s] %s (device %d) to %s: %s", formatTime(at), in.who(ctx, env.SourceAccount), env.SourceDevice, in.m.display(ctx, c.SyncTo), text)
 	}
 	return in.p.linef("[%s] %s (device %d): %s", formatTime(at), in.who(ctx, env.SourceAccount), env.SourceDevice, text)
+}
+
+// save downloads a received message's attachment, if it points to one,
+// into downloads/. A failure is that message's, not the inbox's: it is
+// printed on stderr (and kept in the JSON line) and the message shown
+// anyway; only an ended ctx is returned.
+func (in *inbox) save(ctx context.Context, r *received) (*savedJSON, error) {
+	c := r.content
+	a := c.Attachment
+	if a == nil || (c.Kind != kindImage && c.Kind != kindVideo && c.Kind != kindFile) {
+		return nil, nil
+	}
+	saved := &savedJSON{FileName: a.FileName, ContentType: a.ContentType, Size: a.Size, Thumbnail: a.Thumbnail}
+	if a.ID == "" {
+		return saved, nil // an old message without a blob
+	}
+	t, err := in.transfers()
+	if err == nil {
+		saved.Path, err = t.download(ctx, c.Kind, a)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		saved.Error = oneLine(err.Error())
+		fmt.Fprintf(in.a.stderr, "hush: cannot save the attachment %s of message %s from %s: %s\n",
+			printable(safeFileName(a.FileName, c.Kind, a.ContentType)), r.env.ID, in.who(ctx, r.env.SourceAccount), saved.Error)
+	}
+	return saved, nil
+}
+
+// transfers returns the inbox's attachment mover, made on first use.
+func (in *inbox) transfers() (*transfers, error) {
+	if in.xfer == nil {
+		t, err := in.a.transfers(in.m)
+		if err != nil {
+			return nil, err
+		}
+		in.xfer = t
+	}
+	return in.xfer, nil
 }
 
 // printTyping prints "… is typing" or "… stopped typing".

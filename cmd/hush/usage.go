@@ -35,11 +35,23 @@ Commands:
   send --group G --location LAT,LON[,LABEL]
         send a location: latitude -90..90, longitude -180..180 (degrees),
         and an optional label (quote it if it has spaces).
+  send TO|--group G --image PATH [CAPTION...]
+  send TO|--group G --video PATH [CAPTION...]
+  send TO|--group G --file PATH [CAPTION...]
+        send a file: it is encrypted with a fresh key, uploaded (progress
+        on stderr), and the message carries its id, key, digest, name,
+        type and size (and a small thumbnail of an image: PNG, JPEG, GIF).
+        The server keeps only the encrypted blob, padded to within 5 % of
+        its size, until it expires; its maximum size is the server's.
   receive [--timeout D]
         print and acknowledge waiting messages; stop when the backlog is
         delivered and nothing new came for D (default 0). Delivery receipts
         go back to the senders; receipts that come in are recorded (see
         status), not printed; typing notices are printed while connected.
+        Attachments are downloaded, checked (MAC and digest) and decrypted
+        into downloads/ in the home directory, under the sender's file name
+        made safe, never overwriting a file ("name (1).ext"); chat does
+        the same.
   chat TO
   chat --group G
         send each line typed to TO (or the group) and print incoming
@@ -99,6 +111,9 @@ Group messages are Sender Key messages: each device sends its sender key
 1:1 to the member devices that lack it, then encrypts each message once;
 the group's id is inside the encrypted content and checked on receipt.
 Receipts and typing notices are end-to-end encrypted 1:1 messages.
+Attachments follow Signal's scheme: AES-256-CBC and HMAC-SHA256 under a
+fresh 64-byte key, SHA-256 digest of the blob, both sent only inside the
+encrypted message.
 `
 
 func printUsage(w io.Writer) { fmt.Fprint(w, usage) }
