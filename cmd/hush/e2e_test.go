@@ -17,6 +17,7 @@ type cli struct {
 	t     *testing.T
 	url   string
 	homes string
+	node  *testkit.Node
 }
 
 func newCLI(t *testing.T) *cli {
@@ -26,7 +27,7 @@ func newCLI(t *testing.T) *cli {
 			"+15550000001": "111111", "+15550000002": "222222", "+15550000003": "333333", "+15550000004": "444444",
 		}
 	})
-	return &cli{t: t, url: node.URL, homes: t.TempDir()}
+	return &cli{t: t, url: node.URL, homes: t.TempDir(), node: node}
 }
 
 // run runs a command as device dev and fails the test unless it exits 0.
