@@ -113,7 +113,7 @@ func (s *Service) acceptGroup(ctx context.Context, sender auth.Device, req *api.
 	s.m.Sent.Add(float64(len(outs)))
 	s.m.GroupSends.Inc()
 	s.route(outs)
-	return &accepted{s: s, res: res, outs: outs, w: w}, nil
+	return &accepted{s: s, res: res, outs: outs, w: w, urgent: api.IsUrgent(req.Urgent)}, nil
 }
 
 func (s *Service) checkGroupSend(req *api.GroupSend) error {

@@ -90,3 +90,15 @@ func (ss *session) unfollowAll() {
 	}
 	ss.following = nil
 }
+
+// Waker wakes offline devices (the push package).
+type Waker interface {
+	// Queued is told, without blocking, that an urgent envelope was
+	// stored for a device that no connection on this node took.
+	Queued(account string, device uint32)
+	// Connected is told that a device connected.
+	Connected(ctx context.Context, account string, device uint32)
+}
+
+// SetWaker enables wake-ups of offline devices.
+func (s *Service) SetWaker(w Waker) { s.waker = w }

@@ -184,6 +184,7 @@ type Service struct {
 	recipients   *recipientCache
 	groupDevices GroupDevices     // nil: no group sends
 	presence     Presence         // nil: no presence
+	waker        Waker            // nil: no wake-ups
 	unwatch      func()           // ends the watch of bus.DevicesTopic
 	acks         *batcher[AckKey] // group commit of acks
 }
@@ -226,10 +227,11 @@ func (s *Service) Send(ctx context.Context, sender auth.Device, req *api.Send) (
 
 // accepted is a send whose envelopes are on their way.
 type accepted struct {
-	s    *Service
-	res  *api.SendResult
-	outs []*outbound // nil for an ephemeral send
-	w    *sendWait
+	s      *Service
+	res    *api.SendResult
+	outs   []*outbound // nil for an ephemeral send
+	w      *sendWait
+	urgent bool // wake offline devices by push
 }
 
 // accept checks a send and sets its envelopes on their way; sends accepted
@@ -276,7 +278,7 @@ func (s *Service) accept(ctx context.Context, sender auth.Device, req *api.Send)
 	}
 	s.m.Sent.Add(float64(len(outs)))
 	s.route(outs)
-	return &accepted{s: s, res: res, outs: outs, w: w}, nil
+	return &accepted{s: s, res: res, outs: outs, w: w, urgent: api.IsUrgent(req.Urgent)}, nil
 }
 
 // answer waits until every envelope is durable or acked, then tells
@@ -302,6 +304,9 @@ func (a *accepted) answer(ctx context.Context) (*api.SendResult, error) {
 		if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Mailbox, Account: o.env.AccountID, Device: o.env.DeviceID}); err != nil {
 			// The envelope is stored: the device gets it on its next connect.
 			s.log.WarnContext(ctx, "publish mailbox event", "err", err)
+		}
+		if a.urgent && s.waker != nil {
+			s.waker.Queued(o.env.AccountID, o.env.DeviceID)
 		}
 	}
 	return a.res, nil

@@ -151,6 +151,9 @@ func (ss *session) run(ctx context.Context) {
 	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Connected, Account: ss.dev.AccountID, Device: ss.dev.DeviceID, Conn: ss.conn.id}); err != nil {
 		s.log.WarnContext(ctx, "publish connect", "err", err)
 	}
+	if s.waker != nil {
+		s.waker.Connected(ctx, ss.dev.AccountID, ss.dev.DeviceID)
+	}
 	// Socket I/O runs on io, which close() does not cancel: cancelling a
 	// read or write would drop the connection without our close code.
 	io, endIO := context.WithCancel(context.WithoutCancel(ctx))

@@ -38,6 +38,7 @@ const (
 	CodeSizeMismatch      = "size_mismatch"      // 400: uploaded bytes differ from the declared size
 	CodeUnsupportedMedia  = "unsupported_media"  // 415: body is not application/json
 	CodeBadSignature      = "bad_signature"      // 422: prekey signature does not verify
+	CodePushUnavailable   = "push_unavailable"   // 400/404: this server does not send that kind of push
 	CodeRateLimited       = "rate_limited"       // 429
 	CodeTooManyAttempts   = "too_many_attempts"  // 429: verification code tried too often
 	CodeInternal          = "internal"           // 500
@@ -206,6 +207,9 @@ type Send struct {
 	Destination string            `json:"destination"`
 	Ephemeral   bool              `json:"ephemeral,omitempty"`
 	Messages    []OutgoingMessage `json:"messages"`
+	// Urgent false (receipts, say) stores the envelopes without waking
+	// offline devices by push; absent means true.
+	Urgent *bool `json:"urgent,omitempty"`
 }
 
 // SendResult answers a send: the envelope id (the same in every device's
@@ -305,6 +309,48 @@ type GroupSend struct {
 	Type       int              `json:"type"`
 	Content    []byte           `json:"content"`
 	Recipients []GroupRecipient `json:"recipients"`
+	Urgent     *bool            `json:"urgent,omitempty"` // as in Send
+}
+
+// IsUrgent reads an optional urgent flag: absent means true.
+func IsUrgent(urgent *bool) bool { return urgent == nil || *urgent }
+
+// Push registration kinds.
+const (
+	PushAPNs    = "apns"
+	PushFCM     = "fcm"
+	PushWebPush = "webpush" // Web Push and UnifiedPush
+	PushWNS     = "wns"
+)
+
+// PushRegistration is the body of PUT /v1/push: where to wake this device.
+// Kind selects the fields: apns (token as hex, topic, sandbox), fcm
+// (token), webpush (endpoint, p256dh as the 65-byte uncompressed P-256
+// key, auth as the 16-byte secret), wns (channel_uri).
+type PushRegistration struct {
+	Kind       string `json:"kind"`
+	Token      string `json:"token,omitempty"`
+	Topic      string `json:"topic,omitempty"`
+	Sandbox    bool   `json:"sandbox,omitempty"`
+	Endpoint   string `json:"endpoint,omitempty"`
+	P256DH     []byte `json:"p256dh,omitempty"`
+	Auth       []byte `json:"auth,omitempty"`
+	ChannelURI string `json:"channel_uri,omitempty"`
+}
+
+// PushStatus answers GET /v1/push: the kind and dates (Unix seconds) of
+// the device's registration, never its token.
+type PushStatus struct {
+	Kind    string `json:"kind"`
+	Created int64  `json:"created"`
+	Updated int64  `json:"updated"`
+}
+
+// PushVAPID answers GET /v1/push/vapid: the server's VAPID public key
+// (base64url, uncompressed P-256), the application server key a Web Push
+// or UnifiedPush subscription is made for.
+type PushVAPID struct {
+	PublicKey string `json:"public_key"`
 }
 
 // Last-seen visibility.

@@ -39,6 +39,9 @@ type Metrics struct {
 	// size_mismatch, expired, deleted.
 	Attachments     *prometheus.CounterVec
 	AttachmentBytes prometheus.Counter // ciphertext bytes of completed uploads
+	// Push counts wake-ups by provider and outcome: sent, retried, gone,
+	// failed, disabled, dropped (queue full; provider "").
+	Push *prometheus.CounterVec
 }
 
 // New makes the collectors on a fresh registry, with Go runtime and process
@@ -67,7 +70,8 @@ func New() *Metrics {
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"limit"})
 	m.Attachments = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_attachments_total", Help: "Attachment events: created, completed, size_mismatch, expired, deleted."}, []string{"event"})
 	m.AttachmentBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_attachment_bytes_total", Help: "Ciphertext bytes of completed attachment uploads."})
-	for _, c := range []prometheus.Collector{m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
+	m.Push = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_push_total", Help: "Wake-up pushes by provider and outcome (sent, retried, gone, failed, disabled, dropped)."}, []string{"provider", "outcome"})
+	for _, c := range []prometheus.Collector{m.Push, m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
 		m.DeliverLatency, m.StoreLatency, m.BatchSize, m.RateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -1323,6 +1323,10 @@ func TestBadInputUnauthorized(t *testing.T) {
 		{"DELETE /v1/attachments/{id}", "/v1/attachments/" + biAttachmentID, nil},
 		{"GET /v1/attachments/{id}/upload", "/v1/attachments/" + biAttachmentID + "/upload", nil},
 		{"POST /v1/attachments/{id}/complete", "/v1/attachments/" + biAttachmentID + "/complete", nil},
+		{"PUT /v1/push", "/v1/push", api.PushRegistration{Kind: api.PushFCM, Token: "t"}},
+		{"GET /v1/push", "/v1/push", nil},
+		{"DELETE /v1/push", "/v1/push", nil},
+		{"GET /v1/push/vapid", "/v1/push/vapid", nil},
 	}
 	t.Run("every authenticated route is here", func(t *testing.T) {
 		// The blob routes take a signed URL instead of a device credential

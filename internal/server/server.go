@@ -29,6 +29,7 @@ import (
 	"github.com/hushmsg/hush/internal/postgres"
 	"github.com/hushmsg/hush/internal/sqlite"
 	"github.com/hushmsg/hush/keys"
+	"github.com/hushmsg/hush/push"
 )
 
 // Config is everything a node needs.
@@ -50,6 +51,8 @@ type Config struct {
 	Envelope    envelope.Config
 	Groups      groups.Config
 	Attachments attachments.Config
+	Push        push.Config
+	Providers   ProvidersConfig
 }
 
 // Defaults returns the embedded profile's defaults.
@@ -64,6 +67,7 @@ func Defaults() Config {
 		Envelope:        envelope.Defaults(),
 		Groups:          groups.Defaults(),
 		Attachments:     attachments.Defaults(),
+		Push:            push.Defaults(),
 	}
 }
 
@@ -84,6 +88,7 @@ type Store interface {
 	envelope.Store
 	groups.Store
 	attachments.Store
+	push.Store
 	Ping(ctx context.Context) error
 	Stats(ctx context.Context) (map[string]int64, error)
 	Close() error
@@ -113,6 +118,8 @@ type Node struct {
 	Groups   *groups.Service
 	// Attachments runs uploads and downloads of encrypted media.
 	Attachments *attachments.Service
+	// Push wakes offline devices.
+	Push     *push.Service
 	stopping    atomic.Bool
 	closeBus    func()
 	Metrics     *metrics.Metrics
@@ -158,6 +165,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Envelope.SetGroups(n.Groups.Devices)
 	n.Envelope.SetPresence(n.Devices.Presence)
 	n.Attachments = attachments.New(cfg.Attachments, store, blobs, log, n.Metrics)
+	providers, vapid, err := openProviders(ctx, cfg)
+	if err != nil {
+		store.Close()
+		if n.closeBus != nil {
+			n.closeBus()
+		}
+		return nil, err
+	}
+	n.Push = push.New(cfg.Push, store, providers, vapid, b, log, n.Metrics)
+	n.Envelope.SetWaker(n.Push)
 
 	n.Router.Handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		_, err := w.Write([]byte("ok\n"))
@@ -169,6 +186,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Envelope.Routes(n.Router, n.Devices.Middleware)
 	n.Groups.Routes(n.Router, n.Devices.Middleware)
 	n.Attachments.Routes(n.Router, n.Devices.Middleware)
+	n.Push.Routes(n.Router, n.Devices.Middleware)
 	return n, nil
 }
 
@@ -209,6 +227,7 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) error {
 // closes, all within ShutdownTimeout.
 func (n *Node) Serve(ctx context.Context) error {
 	defer n.store.Close()
+	defer n.Push.Close()
 	defer n.Envelope.Close()
 	if n.closeBus != nil {
 		defer n.closeBus()

@@ -19,6 +19,7 @@ import (
 	"github.com/hushmsg/hush/groups"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/keys"
+	"github.com/hushmsg/hush/push"
 )
 
 // Store is every interface a backend implements.
@@ -28,6 +29,7 @@ type Store interface {
 	envelope.Store
 	groups.Store
 	attachments.Store
+	push.Store
 	Stats(ctx context.Context) (map[string]int64, error)
 }
 
@@ -49,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SharedPayloadReleasedByLastAck", testSharedPayload},
 		{"GroupChangeWithNotices", testGroupChange},
 		{"AttachmentLifecycle", testAttachments},
+		{"PushRegistrationsAndWakeClaims", testPush},
+		{"ConcurrentWakeClaimsOneWins", testConcurrentWakeClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
