@@ -120,9 +120,9 @@ type Node struct {
 	Attachments *attachments.Service
 	// Push wakes offline devices.
 	Push     *push.Service
-	stopping    atomic.Bool
-	closeBus    func()
-	Metrics     *metrics.Metrics
+	stopping atomic.Bool
+	closeBus func()
+	Metrics  *metrics.Metrics
 }
 
 // New opens the store and wires the services.

@@ -153,7 +153,7 @@ func verify(r *http.Request) error {
 		return fmt.Errorf("bad X-Amz-Expires")
 	}
 	if time.Now().After(date.Add(time.Duration(secs) * time.Second)) {
-		return fmt.Errorf("Request has expired")
+		return fmt.Errorf("request has expired")
 	}
 	u := url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath}
 	keep := url.Values{}
@@ -188,7 +188,7 @@ func verify(r *http.Request) error {
 		return err
 	}
 	if subtle.ConstantTimeCompare([]byte(su.Query().Get("X-Amz-Signature")), []byte(sig)) != 1 {
-		return fmt.Errorf("The request signature we calculated does not match the signature you provided")
+		return fmt.Errorf("the request signature we calculated does not match the signature you provided")
 	}
 	return nil
 }
