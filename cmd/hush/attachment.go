@@ -153,10 +153,22 @@ func (t *transfers) discard(ctx context.Context, id string) {
 	_ = t.rest.DeleteAttachment(ctx, id)
 }
 
+// mediaTypes names common media extensions Go's own table lacks, so that
+// the type sent does not depend on the system's mime.types.
+var mediaTypes = map[string]string{
+	".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
+	".mkv": "video/x-matroska", ".heic": "image/heic", ".txt": "text/plain; charset=utf-8",
+	".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".ogg": "audio/ogg", ".zip": "application/zip",
+}
+
 // contentType names a file's media type: by its extension, else by its
 // first bytes.
 func contentType(f io.ReadSeeker, path string) string {
-	if ct := mime.TypeByExtension(strings.ToLower(filepath.Ext(path))); ct != "" {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ct := mediaTypes[ext]; ct != "" {
+		return ct
+	}
+	if ct := mime.TypeByExtension(ext); ct != "" {
 		return ct
 	}
 	head := make([]byte, 512)
