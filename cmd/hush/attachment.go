@@ -43,7 +43,9 @@ const (
 
 // transfers moves attachments for one device: REST calls with the
 // device's client, blob transfers with a client without a whole-request
-// timeout (a part may take long on a slow link; each has its own).
+// timeout (a part may take long on a slow link; each has its own). A
+// location relative to the server is resolved with the device's client,
+// so that it goes to the node in use.
 type transfers struct {
 	rest  *client.Client
 	blobs *client.Client
@@ -310,9 +312,13 @@ func (u *upload) putPart(ctx context.Context, n int) error {
 		if p.Uploaded {
 			return nil
 		}
+		var err error
+		if p.URL, err = u.t.rest.Location(p.URL); err != nil {
+			return fmt.Errorf("upload part %d: %w", n, err)
+		}
 		body := u.prog.reader(io.NewSectionReader(u.blob, off, p.Size))
 		pctx, cancel := context.WithTimeout(ctx, transferTimeout)
-		err := u.t.blobs.PutPart(pctx, p, body)
+		err = u.t.blobs.PutPart(pctx, p, body)
 		cancel()
 		if err == nil {
 			return nil
@@ -458,6 +464,10 @@ func (t *transfers) fetchRange(ctx context.Context, id string, info *api.Attachm
 }
 
 func (t *transfers) fetchOnce(ctx context.Context, location string, blob *os.File, off, n int64, prog *progress) error {
+	location, err := t.rest.Location(location)
+	if err != nil {
+		return fmt.Errorf("download attachment: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, transferTimeout)
 	defer cancel()
 	body, err := t.blobs.Download(ctx, location, off, n)

@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/testkit"
 )
 
 // canaryBytes is size random bytes with a canary string in the middle.
@@ -66,11 +68,12 @@ func noneContains(t *testing.T, dir, needle string) int {
 // sync copy) and a file across the 8 MiB part boundary in a group, on the
 // embedded blob store: every receiver saves byte-identical files under
 // downloads/, a second file of the same name does not overwrite the
-// first, the server's disk never holds the plaintext, and a blob altered
-// on the server's disk is refused for its message alone.
+// first, the server's disk never holds the plaintext, a blob altered on
+// the server's disk is refused for its message alone, and chat saves
+// attachments as receive does.
 func TestAttachments(t *testing.T) {
 	c := newCLI(t)
-	c.register("alice1", 1)
+	alice := c.register("alice1", 1)
 	bob := c.register("bob1", 2)
 	carol := c.register("carol1", 3)
 	c.link("alice2", "alice1")
@@ -146,4 +149,23 @@ func TestAttachments(t *testing.T) {
 	assert(t, os.IsNotExist(err), "a refused attachment was saved")
 	left, _ := filepath.Glob(filepath.Join(home("bob1"), ".download-*"))
 	assert(t, len(left) == 0, "temporary files left: %v", left)
+
+	// chat saves what comes in the same way.
+	in, w := io.Pipe()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWith(t, in, &out, &errOut, "--server", c.url, "--home", home("bob1"), "chat", alice)
+	}()
+	testkit.WaitFor(t, "bob's chat to start", func() bool { return strings.Contains(errOut.String(), "chatting with") })
+	c.run("alice1", "send", bob, "--file", writeFile(t, "notes.txt", []byte("chat attachment")), "in", "chat")
+	want = filepath.Join(home("bob1"), "downloads", "notes.txt")
+	testkit.WaitFor(t, "the attachment in bob's chat", func() bool {
+		return strings.Contains(out.String(), "<file> notes.txt in chat (saved to "+want+")")
+	})
+	_, err = io.WriteString(w, "/quit\n")
+	noErr(t, err)
+	noErr(t, w.Close())
+	assert(t, <-done == exitOK, "bob's chat: %q", errOut.String())
+	sameFile(t, want, []byte("chat attachment"))
 }

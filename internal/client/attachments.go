@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hushmsg/hush/internal/api"
 )
@@ -82,7 +83,7 @@ func (c *Client) DeleteAttachment(ctx context.Context, id string) error {
 // query is a credential.
 func (c *Client) PutPart(ctx context.Context, p api.UploadPart, body io.Reader) error {
 	what := "upload part " + strconv.Itoa(p.Number)
-	u, err := c.location(p.URL)
+	u, err := c.Location(p.URL)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -90,13 +91,24 @@ func (c *Client) PutPart(ctx context.Context, p api.UploadPart, body io.Reader) 
 	if method == "" {
 		method = http.MethodPut
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, io.LimitReader(body, p.Size))
+	if p.Size < 0 {
+		return fmt.Errorf("%s: negative size", what)
+	}
+	// The transport may go on reading the body after Do returns (when the
+	// store answers before it has read it all, as with a 403): PutPart
+	// returns only once the transport has closed it, so that the caller
+	// may reuse or count what body reads.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tb := &trackedBody{r: io.LimitReader(body, p.Size), closed: make(chan struct{})}
+	req, err := http.NewRequestWithContext(ctx, method, u, tb)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	req.ContentLength = p.Size
 	if p.Size == 0 {
 		req.Body = http.NoBody
+		tb.Close()
 	}
 	for k, v := range p.Headers {
 		req.Header.Set(k, v)
@@ -104,15 +116,39 @@ func (c *Client) PutPart(ctx context.Context, p api.UploadPart, body io.Reader) 
 	if err := c.decorate(req.Header, false); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	err = c.put(req)
+	cancel() // ends a body write the store no longer reads
+	<-tb.closed
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func (c *Client) put(req *http.Request) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, stripURL(err))
+		return stripURL(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s: %w", what, apiError(resp.StatusCode, b))
+		return apiError(resp.StatusCode, b)
 	}
+	return nil
+}
+
+// trackedBody is a request body that tells when the transport closed it.
+type trackedBody struct {
+	r      io.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (t *trackedBody) Read(p []byte) (int, error) { return t.r.Read(p) }
+
+func (t *trackedBody) Close() error {
+	t.once.Do(func() { close(t.closed) })
 	return nil
 }
 
@@ -127,7 +163,7 @@ func (c *Client) Download(ctx context.Context, location string, off, n int64) (i
 	if off < 0 || n <= 0 {
 		return nil, fmt.Errorf("%s: bad range %d+%d", what, off, n)
 	}
-	u, err := c.location(location)
+	u, err := c.Location(location)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -194,11 +230,13 @@ func rangeStart(cr string) (int64, bool) {
 	return n, err == nil
 }
 
-// location resolves an upload or download location: an absolute http(s)
+// Location resolves an upload or download location: an absolute http(s)
 // URL is used as it is; one relative to the server is resolved against the
 // base URL of the node in use, a path keeping the base's own path as every
-// route does.
-func (c *Client) location(raw string) (string, error) {
+// route does. A caller moving blobs with another Client (one without a
+// whole-request timeout, say) resolves with the Client that asked for the
+// location, so that the location goes to the node that signed it.
+func (c *Client) Location(raw string) (string, error) {
 	ref, err := url.Parse(raw)
 	if err != nil || raw == "" {
 		return "", errors.New("the server sent an invalid location")
