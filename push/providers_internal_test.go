@@ -1,0 +1,115 @@
+package push
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sideshow/apns2"
+)
+
+func testP8(t *testing.T) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// Sandbox registrations go to Apple's development host; without network.
+func TestAPNsHosts(t *testing.T) {
+	t.Parallel()
+	key := testP8(t)
+	for _, tc := range []struct {
+		name              string
+		host, sandboxHost string
+		wantProd, wantDev string
+	}{
+		{"apple", "", "", apns2.HostProduction, apns2.HostDevelopment},
+		{"one override", "https://127.0.0.1:1", "", "https://127.0.0.1:1", "https://127.0.0.1:1"},
+		{"two overrides", "https://127.0.0.1:1", "https://127.0.0.1:2", "https://127.0.0.1:1", "https://127.0.0.1:2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := NewAPNs(APNsConfig{Key: key, KeyID: "K", TeamID: "T", Topic: "org.hushmsg.hush", Host: tc.host, SandboxHost: tc.sandboxHost})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.client(Registration{Sandbox: false}).Host; got != tc.wantProd {
+				t.Errorf("production host %s, want %s", got, tc.wantProd)
+			}
+			if got := a.client(Registration{Sandbox: true}).Host; got != tc.wantDev {
+				t.Errorf("sandbox host %s, want %s", got, tc.wantDev)
+			}
+		})
+	}
+}
+
+// The default Web Push client checks the address it dials, after name
+// resolution: "localhost" resolves without DNS, to loopback.
+func TestGuardedClientRefusesPrivateAddresses(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	c := guardedClient(nil, false)
+	for _, u := range []string{srv.URL, "http://localhost" + port} {
+		_, err := c.Get(u)
+		if !errors.Is(err, ErrEndpointRefused) {
+			t.Errorf("%s: %v, want refused", u, err)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Fatal("a private address was reached")
+	}
+	resp, err := guardedClient(nil, true).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(resp)
+	if hits.Load() != 1 {
+		t.Fatal("AllowPrivate did not reach the server")
+	}
+}
+
+func TestPublicAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"93.184.215.14": true, "2606:4700::1111": true,
+		"127.0.0.1": false, "::1": false, "10.0.0.1": false, "172.16.0.1": false, "192.168.1.1": false,
+		"169.254.169.254": false, "fe80::1": false, "fd00::1": false, "100.64.0.1": false, "0.0.0.0": false,
+		"::": false, "224.0.0.1": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false,
+	} {
+		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	future := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	for v, want := range map[string]time.Duration{"": 0, "120": 120 * time.Second, "junk": 0, "-1": 0, "Wed, 21 Oct 2015 07:28:00 GMT": 0} {
+		if got := retryAfter(http.Header{"Retry-After": {v}}); got != want {
+			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
+		}
+	}
+	if got := retryAfter(http.Header{"Retry-After": {future}}); got <= 0 || got > 91*time.Second {
+		t.Errorf("Retry-After date 90s ahead: %v", got)
+	}
+}
