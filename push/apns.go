@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sideshow/apns2"
@@ -140,12 +141,24 @@ func (a *APNs) client(r Registration) *apns2.Client {
 	return a.prod
 }
 
-// Send posts the wake for r's device token, to the development host for
-// sandbox tokens.
-func (a *APNs) Send(ctx context.Context, r Registration) error {
-	// The token goes into the request path: only hex gets there.
+// Check reports whether the provider sends to r, without sending: a hex
+// device token of at most 200 digits (it goes into the request path) and
+// a topic of printable ASCII.
+func (a *APNs) Check(r Registration) error {
 	if b, err := hex.DecodeString(r.Token); err != nil || len(b) == 0 || len(r.Token) > 200 {
-		return fmt.Errorf("apns: malformed device token: %w", ErrGone)
+		return errors.New("apns: device token is not hex, at most 200 digits")
+	}
+	if len(r.Topic) > 255 || strings.IndexFunc(r.Topic, func(c rune) bool { return c <= ' ' || c >= 0x7f }) >= 0 {
+		return errors.New("apns: topic is not a bundle id")
+	}
+	return nil
+}
+
+// Send posts the wake for r's device token, to the development host for
+// sandbox tokens. A registration Check refuses is ErrGone.
+func (a *APNs) Send(ctx context.Context, r Registration) error {
+	if err := a.Check(r); err != nil {
+		return malformed(err)
 	}
 	topic := r.Topic
 	if topic == "" {

@@ -134,12 +134,21 @@ func NewFCM(ctx context.Context, cfg FCMConfig) (*FCM, error) {
 // Kind is KindFCM.
 func (f *FCM) Kind() string { return KindFCM }
 
+// Check reports whether the provider sends to r, without sending: a
+// registration token of 1 to 4096 printable ASCII characters.
+func (f *FCM) Check(r Registration) error {
+	if r.Token == "" || len(r.Token) > 4096 || strings.IndexFunc(r.Token, func(c rune) bool { return c <= ' ' || c >= 0x7f }) >= 0 {
+		return errors.New("fcm: registration token is not 1 to 4096 printable characters")
+	}
+	return nil
+}
+
 // Send sends the wake to r's registration token: a data message with
 // Android priority high (a content-free data message is what may wake an
 // app in Doze), collapsing with pending wakes.
 func (f *FCM) Send(ctx context.Context, r Registration) error {
-	if r.Token == "" {
-		return fmt.Errorf("fcm: empty registration token: %w", ErrGone)
+	if err := f.Check(r); err != nil {
+		return malformed(err)
 	}
 	ttl := wakeTTL
 	msg := &messaging.Message{

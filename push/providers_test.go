@@ -154,10 +154,18 @@ func TestAPNs(t *testing.T) {
 		wantOutcome(t, p.Send(ctx, push.Registration{Kind: push.KindAPNs, Token: "abcd"}), "gone")
 	})
 
-	t.Run("malformed token never sent", func(t *testing.T) {
+	t.Run("malformed never sent", func(t *testing.T) {
 		n := f.Attempts()
-		wantOutcome(t, p.Send(ctx, push.Registration{Kind: push.KindAPNs, Token: "../../3/device/" + deviceToken(5)}), "gone")
-		check(t, f.Attempts() == n, "a malformed token was sent")
+		for _, r := range []push.Registration{
+			{Kind: push.KindAPNs, Token: "../../3/device/" + deviceToken(5)},
+			{Kind: push.KindAPNs, Token: strings.Repeat("ab", 101)},
+			{Kind: push.KindAPNs, Token: deviceToken(5), Topic: "org.hushmsg.hush\r\nx-injected: 1"},
+		} {
+			check(t, p.Check(r) != nil, "Check accepted %q %q", r.Token, r.Topic)
+			wantOutcome(t, p.Send(ctx, r), "gone")
+		}
+		noErr(t, p.Check(push.Registration{Kind: push.KindAPNs, Token: deviceToken(5), Topic: "org.hushmsg.hush"}))
+		check(t, f.Attempts() == n, "a malformed registration was sent")
 	})
 
 	t.Run("wrong key", func(t *testing.T) {
@@ -241,6 +249,16 @@ func TestFCM(t *testing.T) {
 		tok := "fcm-token-2"
 		wantOutcome(t, bad.Send(ctx, push.Registration{Kind: push.KindFCM, Token: tok}), "permanent", tok)
 		check(t, f.Count(tok) == 0, "sent without a token")
+	})
+
+	t.Run("malformed never sent", func(t *testing.T) {
+		n := f.Attempts()
+		for _, tok := range []string{"", "with space", strings.Repeat("x", 4097)} {
+			r := push.Registration{Kind: push.KindFCM, Token: tok}
+			check(t, p.Check(r) != nil, "Check accepted %q", tok)
+			wantOutcome(t, p.Send(ctx, r), "gone")
+		}
+		check(t, f.Attempts() == n, "a malformed token was sent")
 	})
 
 	t.Run("only service accounts", func(t *testing.T) {
@@ -365,6 +383,7 @@ func TestWebPushEndpointRules(t *testing.T) {
 	// addresses only.
 	p, err := push.NewWebPush(push.WebPushConfig{VAPIDPublicKey: pub, VAPIDPrivateKey: priv, Subscriber: subscriber})
 	noErr(t, err)
+	ep, key, auth := f.Subscribe()
 	for _, ep := range []string{
 		"http://push.example.com/abc",
 		"https://user:pass@push.example.com/abc",
@@ -379,14 +398,13 @@ func TestWebPushEndpointRules(t *testing.T) {
 		"/push/abc",
 		"mailto:someone@example.com",
 	} {
-		err := p.CheckEndpoint(ep)
+		err := p.Check(webReg(ep, key, auth))
 		check(t, errors.Is(err, push.ErrEndpointRefused), "%s: %v, want refused", ep, err)
 		check(t, !strings.Contains(err.Error(), ep), "error %q names the endpoint", err)
 	}
 	for _, ep := range []string{"https://fcm.googleapis.com/fcm/send/abc", "https://updates.push.services.mozilla.com/wpush/v2/abc", "https://93.184.215.14:8443/up/abc"} {
-		noErr(t, p.CheckEndpoint(ep))
+		noErr(t, p.Check(webReg(ep, key, auth)))
 	}
-	ep, key, auth := f.Subscribe()
 	n := f.Attempts()
 	wantOutcome(t, p.Send(context.Background(), webReg(ep, key, auth)), "permanent", ep)
 	check(t, errors.Is(p.Send(context.Background(), webReg(ep, key, auth)), push.ErrEndpointRefused), "loopback endpoint not refused")
@@ -510,12 +528,12 @@ func TestWNSChannelRules(t *testing.T) {
 		"https://user@db5p.notify.windows.com/w/?token=abc",
 		f.Channel(),
 	} {
-		err := p.CheckChannelURI(ch)
+		err := p.Check(wnsReg(ch))
 		check(t, errors.Is(err, push.ErrEndpointRefused), "%s: %v, want refused", ch, err)
 		check(t, !strings.Contains(err.Error(), ch), "error %q names the channel", err)
 	}
 	for _, ch := range []string{"https://db5p.notify.windows.com/w/?token=BQYAAAB", "https://WNS2-BY3P.NOTIFY.WINDOWS.COM/w/?token=x"} {
-		noErr(t, p.CheckChannelURI(ch))
+		noErr(t, p.Check(wnsReg(ch)))
 	}
 	ch := f.Channel()
 	check(t, errors.Is(p.Send(context.Background(), wnsReg(ch)), push.ErrEndpointRefused), "fake's channel not refused")

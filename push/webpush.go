@@ -41,7 +41,7 @@ var wakeBody = []byte(`{"hush":"wake"}`)
 // ErrEndpointRefused is returned for a Web Push endpoint or WNS channel
 // URI that the provider will not send to (scheme, host or address not
 // allowed: a server must not POST wherever a client asks). Registration
-// should check with CheckEndpoint or CheckChannelURI first.
+// should refuse what a provider's Check refuses.
 var ErrEndpointRefused = errors.New("push endpoint refused")
 
 // WebPushConfig configures Web Push and UnifiedPush delivery.
@@ -153,26 +153,32 @@ func NewWebPush(cfg WebPushConfig) (*WebPush, error) {
 // Kind is KindWebPush.
 func (w *WebPush) Kind() string { return KindWebPush }
 
-// CheckEndpoint reports whether endpoint is one the provider sends to: an
-// absolute https:// URL (http:// with AllowInsecure) without user info,
-// whose host is not a loopback, private or otherwise non-public address
-// or a localhost name (unless AllowPrivate). Host names are checked again
-// when connecting, against what they resolve to. The error wraps
-// ErrEndpointRefused and never contains the endpoint.
-func (w *WebPush) CheckEndpoint(endpoint string) error {
-	return checkTarget("webpush endpoint", endpoint, w.allowInsecure, w.allowPrivate, nil)
-}
-
-// Send posts the wake to r's push resource.
-func (w *WebPush) Send(ctx context.Context, r Registration) error {
-	if err := w.CheckEndpoint(r.Endpoint); err != nil {
+// Check reports whether the provider sends to r, without sending: an
+// endpoint that is an absolute https:// URL (http:// with AllowInsecure)
+// without user info, whose host is not a loopback, private or otherwise
+// non-public address nor a localhost name (unless AllowPrivate; host
+// names are checked again when connecting, against what they resolve
+// to), and well-formed keys. A refused endpoint's error wraps
+// ErrEndpointRefused. Errors never contain the endpoint.
+func (w *WebPush) Check(r Registration) error {
+	if err := checkTarget("webpush endpoint", r.Endpoint, w.allowInsecure, w.allowPrivate, nil); err != nil {
 		return err
 	}
 	if len(r.Auth) != 16 {
-		return fmt.Errorf("webpush: auth secret is not 16 octets: %w", ErrGone)
+		return errors.New("webpush: auth secret is not 16 octets")
 	}
 	if _, err := ecdh.P256().NewPublicKey(r.P256DH); err != nil {
-		return fmt.Errorf("webpush: p256dh is not an uncompressed P-256 point: %w", ErrGone)
+		return errors.New("webpush: p256dh is not an uncompressed P-256 point")
+	}
+	return nil
+}
+
+// Send posts the wake to r's push resource. A registration Check refuses
+// is not sent: malformed keys are ErrGone, a refused endpoint is
+// permanent.
+func (w *WebPush) Send(ctx context.Context, r Registration) error {
+	if err := w.Check(r); err != nil {
+		return malformed(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
@@ -207,6 +213,16 @@ func (w *WebPush) Send(ctx context.Context, r Registration) error {
 		// redirects (not followed): our fault or the service's policy.
 		return fmt.Errorf("webpush: %d %s", s, http.StatusText(s))
 	}
+}
+
+// malformed is the error Send returns for a registration its provider's
+// Check refused: ErrGone, as it can never be delivered, unless the
+// provider's rules refused its endpoint (rules can change).
+func malformed(err error) error {
+	if errors.Is(err, ErrEndpointRefused) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, ErrGone)
 }
 
 // transportError is the RetryError for a request that got no answer. It

@@ -116,24 +116,26 @@ func NewWNS(cfg WNSConfig) (*WNS, error) {
 // Kind is KindWNS.
 func (w *WNS) Kind() string { return KindWNS }
 
-// CheckChannelURI reports whether uri is one the provider posts to: an
-// https:// URL on a subdomain of notify.windows.com without user info
-// (any http(s) URL with AllowInsecure). The error wraps
-// ErrEndpointRefused and never contains the URI.
-func (w *WNS) CheckChannelURI(uri string) error {
+// Check reports whether the provider sends to r, without sending: a
+// channel URI that is an https:// URL on a subdomain of
+// notify.windows.com, without user info (any http(s) URL with
+// AllowInsecure). The error wraps ErrEndpointRefused and never contains
+// the URI.
+func (w *WNS) Check(r Registration) error {
 	if w.allowInsecure {
-		return checkTarget("wns channel URI", uri, true, true, nil)
+		return checkTarget("wns channel URI", r.ChannelURI, true, true, nil)
 	}
-	return checkTarget("wns channel URI", uri, false, false, func(host string) bool {
+	return checkTarget("wns channel URI", r.ChannelURI, false, false, func(host string) bool {
 		return strings.HasSuffix(host, "."+wnsHost)
 	})
 }
 
 // Send posts a raw notification to r's channel. When WNS says the access
 // token is no longer good (401), Send gets a new one and posts once more.
+// A channel Check refuses is not posted to (a permanent error).
 func (w *WNS) Send(ctx context.Context, r Registration) error {
-	if err := w.CheckChannelURI(r.ChannelURI); err != nil {
-		return err
+	if err := w.Check(r); err != nil {
+		return malformed(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
