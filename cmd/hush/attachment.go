@@ -223,7 +223,7 @@ func (u *upload) run(ctx context.Context) error {
 		if err := u.putParts(ctx); err != nil {
 			return err
 		}
-		_, err := u.t.rest.CompleteUpload(ctx, u.id())
+		err := u.complete(ctx)
 		var ae *client.APIError
 		if err == nil {
 			return nil
@@ -232,6 +232,27 @@ func (u *upload) run(ctx context.Context) error {
 			return fmt.Errorf("complete the upload: %w", err)
 		}
 		if err := u.refresh(ctx, u.generation()); err != nil {
+			return err
+		}
+	}
+}
+
+// complete asks the server to complete the upload, again after a failure
+// it may get over (the blob store unavailable, the answer lost). An upload
+// already complete is one whose earlier completion's answer was lost.
+func (u *upload) complete(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		_, err := u.t.rest.CompleteUpload(ctx, u.id())
+		var ae *client.APIError
+		switch {
+		case err == nil, client.IsCode(err, api.CodeUploadComplete):
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case attempt == maxTransferAttempts, errors.As(err, &ae) && ae.Status < 500:
+			return err
+		}
+		if err := pause(ctx, u.t.retry<<(attempt-1)); err != nil {
 			return err
 		}
 	}

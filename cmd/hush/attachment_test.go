@@ -263,6 +263,7 @@ type fakeAttachments struct {
 	failOnce   map[int]bool // part number → first PUT answers 500
 	loseOnce   map[int]bool // part number → dropped before the first complete
 	refuse     int          // a part number every PUT of which answers 403
+	loseAnswer bool         // the first successful complete answers 503
 	dlExpire   bool         // the first ranged GET answers 403
 	sizeLie    int64        // added to the size GET /v1/attachments/{id} reports
 	resumes    int
@@ -307,6 +308,10 @@ func (f *fakeAttachments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusOK, f.upload(path[2]))
 	case len(path) == 4 && path[3] == "complete":
 		id := path[2]
+		if _, done := f.blobs[id]; done {
+			answer(http.StatusConflict, api.Error{Code: api.CodeUploadComplete})
+			return
+		}
 		for n := range f.loseOnce {
 			delete(f.loseOnce, n)
 			delete(f.parts[id], n)
@@ -325,6 +330,11 @@ func (f *fakeAttachments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.blobs[id] = blob
+		if f.loseAnswer {
+			f.loseAnswer = false
+			answer(http.StatusServiceUnavailable, api.Error{Code: "unavailable"})
+			return
+		}
 		answer(http.StatusOK, api.Attachment{ID: id, Size: int64(len(blob)), URL: "/blobstore/" + id + "?sig=ok"})
 	case len(path) == 3 && path[0] == "v1" && r.Method == http.MethodGet:
 		blob, ok := f.blobs[path[2]]
@@ -384,8 +394,8 @@ func newFake(t *testing.T) *fakeAttachments {
 
 // TestUploadRecoversAndDownloadChecks uploads a file in parts through
 // every fault the fake injects (an expired part location, a failing part,
-// a part lost before completion), downloads it through an expired
-// location, and gets the same bytes; a tampered or mis-sized blob is
+// a part lost before completion, the answer to the completion lost),
+// downloads it through an expired location, and gets the same bytes; a tampered or mis-sized blob is
 // refused with nothing written to downloads/.
 func TestUploadRecoversAndDownloadChecks(t *testing.T) {
 	t.Parallel()
@@ -397,14 +407,15 @@ func TestUploadRecoversAndDownloadChecks(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "data.bin")
 	noErr(t, os.WriteFile(src, plain, 0o600))
 
-	f.expireOnce[2], f.failOnce[3], f.loseOnce[1] = true, true, true
+	f.expireOnce[2], f.failOnce[3], f.loseOnce[1], f.loseAnswer = true, true, true, true
 	a, err := tr.upload(ctx, kindFile, src)
 	noErr(t, err)
 	assert(t, a.Size == int64(len(plain)) && a.FileName == "data.bin" && len(a.Key) == 64 && len(a.Digest) == 32, "pointer %+v", a)
 	assert(t, a.ContentType == "application/octet-stream", "content type %q", a.ContentType)
 	f.mu.Lock()
 	assert(t, f.resumes == 2, "%d resumes, want 2 (a 403, then the lost part)", f.resumes)
-	assert(t, len(f.expireOnce)+len(f.failOnce)+len(f.loseOnce) == 0, "a fault was not met")
+	assert(t, len(f.expireOnce)+len(f.failOnce)+len(f.loseOnce) == 0 && !f.loseAnswer, "a fault was not met")
+	assert(t, len(f.deleted) == 0, "the upload was deleted: %v", f.deleted)
 	blob := f.blobs[a.ID]
 	f.mu.Unlock()
 	assert(t, int64(len(blob)) == attach.EncryptedSize(a.Size) && !bytes.Contains(blob, plain[:64]), "stored blob of %d bytes", len(blob))
