@@ -30,8 +30,16 @@ func (s *Service) Register(ctx context.Context, dev auth.Device, req *api.PushRe
 	if err != nil {
 		return err
 	}
-	if !s.Enabled(reg.Kind) {
+	p := s.providers[reg.Kind]
+	if p == nil {
 		return httpx.Errorf(http.StatusBadRequest, api.CodePushUnavailable, "this server does not send %s pushes", reg.Kind)
+	}
+	// Refuse now what the provider would refuse to send to (an endpoint on
+	// a private network, say); its errors never hold the token.
+	if c, ok := p.(interface{ Check(Registration) error }); ok {
+		if err := c.Check(reg); err != nil {
+			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+		}
 	}
 	data, err := json.Marshal(reg)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hushmsg/hush/internal/bus"
@@ -47,6 +48,7 @@ type Service struct {
 	now       func() time.Time
 	vapidKey  string // the Web Push application server key, if any
 
+	busy    atomic.Int64 // wake-ups queued or in progress
 	queue   chan deviceKey
 	mu      sync.Mutex // guards pending
 	pending map[deviceKey]struct{}
@@ -93,13 +95,18 @@ func (s *Service) Queued(account string, device uint32) {
 	}
 	s.pending[k] = struct{}{}
 	s.mu.Unlock()
+	s.busy.Add(1)
 	select {
 	case s.queue <- k:
 	default:
 		s.done(k)
+		s.busy.Add(-1)
 		s.m.Push.WithLabelValues("", "dropped").Inc()
 	}
 }
+
+// Idle reports whether no wake-up is queued or being sent.
+func (s *Service) Idle() bool { return s.busy.Load() == 0 }
 
 // Connected is told that a device connected: its next absence may wake
 // it again.
@@ -124,6 +131,7 @@ func (s *Service) work() {
 		case k := <-s.queue:
 			s.done(k)
 			s.wake(s.ctx, k)
+			s.busy.Add(-1)
 		}
 	}
 }

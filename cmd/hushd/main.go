@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/push"
 )
 
 func main() {
@@ -34,14 +35,28 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "stats" {
 		return stats(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "vapid-keys" {
+		pub, priv, err := push.GenerateVAPIDKeys()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("HUSH_VAPID_PUBLIC_KEY=%s\nHUSH_VAPID_PRIVATE_KEY=%s\n", pub, priv)
+		return nil
+	}
 	cfg := server.Defaults()
 	fs := flag.NewFlagSet("hushd", flag.ContinueOnError)
 	logFormat := "text"
 	var testNumbers string
 	bindConfig(fs, &cfg, &logFormat, &testNumbers)
+	pf := bindProviders(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	providers, err := pf.config()
+	if err != nil {
+		return err
+	}
+	cfg.Providers = providers
 	numbers, err := parseTestNumbers(testNumbers)
 	if err != nil {
 		return err
@@ -119,7 +134,62 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.StringVar(&cfg.Attachments.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (MinIO, Ceph, R2, ...); empty: AWS")
 	fs.BoolVar(&cfg.Attachments.S3.PathStyle, "s3-path-style", false, "address the bucket in the path, not the host name (most S3-compatible stores)")
 	fs.StringVar(&cfg.Attachments.S3.Prefix, "s3-prefix", "", "prefix of every attachment's object key")
+	fs.DurationVar(&cfg.Push.WakeInterval, "push-interval", cfg.Push.WakeInterval, "least time between two wake-up pushes to a device that has not connected in between")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
+}
+
+// providerFlags are the push services' settings as flags.
+type providerFlags struct {
+	apns      push.APNsConfig
+	fcm       push.FCMConfig
+	webpush   push.WebPushConfig
+	webpushOn bool
+	wns       push.WNSConfig
+}
+
+func bindProviders(fs *flag.FlagSet) *providerFlags {
+	p := &providerFlags{webpushOn: true}
+	fs.StringVar(&p.apns.KeyFile, "apns-key-file", "", "APNs token signing key (.p8); with --apns-key-id and --apns-team-id turns APNs on")
+	fs.StringVar(&p.apns.KeyID, "apns-key-id", "", "APNs signing key id")
+	fs.StringVar(&p.apns.TeamID, "apns-team-id", "", "Apple developer team id")
+	fs.StringVar(&p.apns.Topic, "apns-topic", "", "app bundle id for APNs registrations that name none")
+	fs.StringVar(&p.fcm.CredentialsFile, "fcm-credentials", "", "Firebase service account key (JSON); turns FCM on")
+	fs.StringVar(&p.fcm.ProjectID, "fcm-project", "", "Firebase project id (default: the key's)")
+	fs.BoolVar(&p.webpushOn, "webpush", true, "send Web Push / UnifiedPush wake-ups")
+	fs.StringVar(&p.webpush.VAPIDPublicKey, "vapid-public-key", "", "VAPID public key (base64url; see hushd vapid-keys); empty: a pair kept in the data directory")
+	fs.StringVar(&p.webpush.VAPIDPrivateKey, "vapid-private-key", "", "VAPID private key (base64url; prefer the environment)")
+	fs.StringVar(&p.webpush.Subscriber, "vapid-subject", "mailto:postmaster@localhost", "contact push services see in VAPID tokens (mailto: or https:)")
+	fs.BoolVar(&p.webpush.AllowPrivate, "webpush-allow-private", false, "allow Web Push endpoints on loopback and private networks (self-hosted UnifiedPush, development)")
+	fs.StringVar(&p.wns.PackageSID, "wns-package-sid", "", "WNS package SID (client id); with --wns-client-secret turns WNS on")
+	fs.StringVar(&p.wns.ClientSecret, "wns-client-secret", "", "WNS client secret (prefer the environment)")
+	return p
+}
+
+// config turns the flags into the providers they enable.
+func (p *providerFlags) config() (server.ProvidersConfig, error) {
+	var out server.ProvidersConfig
+	switch {
+	case p.apns.KeyFile != "" && (p.apns.KeyID == "" || p.apns.TeamID == ""):
+		return out, errors.New("--apns-key-file needs --apns-key-id and --apns-team-id")
+	case p.apns.KeyFile != "":
+		out.APNs = &p.apns
+	}
+	if p.fcm.CredentialsFile != "" {
+		out.FCM = &p.fcm
+	}
+	if (p.webpush.VAPIDPublicKey == "") != (p.webpush.VAPIDPrivateKey == "") {
+		return out, errors.New("--vapid-public-key and --vapid-private-key go together")
+	}
+	if p.webpushOn {
+		out.WebPush = &p.webpush
+	}
+	switch {
+	case (p.wns.PackageSID == "") != (p.wns.ClientSecret == ""):
+		return out, errors.New("--wns-package-sid and --wns-client-secret go together")
+	case p.wns.PackageSID != "":
+		out.WNS = &p.wns
+	}
+	return out, nil
 }
 
 // maxTestRange bounds the numbers one FROM..TO range of --test-numbers

@@ -923,6 +923,53 @@ func TestBadInputAttachments(t *testing.T) {
 	})
 }
 
+// TestBadInputPush runs on the default providers: Web Push only, public
+// endpoints only.
+func TestBadInputPush(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", biOpenLimits)
+	alice := n.Register(t)
+	key := make([]byte, 65)
+	key[0] = 4 // not on the curve
+	wp := func(endpoint string, p256dh, auth []byte) api.PushRegistration {
+		return api.PushRegistration{Kind: api.PushWebPush, Endpoint: endpoint, P256DH: p256dh, Auth: auth}
+	}
+	good := wp("https://push.example.org/p/1", testkit.NewWebPushKey(t), make([]byte, 16))
+	cases := biBodyCases(t, alice, "PUT", "/v1/push", good, func(m map[string]any) { m["auth"] = "!!" }, func(m map[string]any) { m["kind"] = 5 })
+	for _, c := range []struct {
+		name string
+		body api.PushRegistration
+		code string
+	}{
+		{"no kind", api.PushRegistration{}, api.CodeBadRequest},
+		{"unknown kind", api.PushRegistration{Kind: "sms", Token: "x"}, api.CodeBadRequest},
+		{"apns not configured", api.PushRegistration{Kind: api.PushAPNs, Token: "a1b2c3d4e5f60718293a4b5c6d7e8f90"}, api.CodePushUnavailable},
+		{"apns token not hex", api.PushRegistration{Kind: api.PushAPNs, Token: "zz"}, api.CodeBadRequest},
+		{"fcm not configured", api.PushRegistration{Kind: api.PushFCM, Token: "t"}, api.CodePushUnavailable},
+		{"fcm token with spaces", api.PushRegistration{Kind: api.PushFCM, Token: "a b"}, api.CodeBadRequest},
+		{"wns not configured", api.PushRegistration{Kind: api.PushWNS, ChannelURI: "https://db5.notify.windows.com/?token=x"}, api.CodePushUnavailable},
+		{"wns channel not a URL", api.PushRegistration{Kind: api.PushWNS, ChannelURI: "not a url"}, api.CodeBadRequest},
+		{"webpush endpoint on loopback", wp("https://127.0.0.1/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
+		{"webpush endpoint localhost", wp("https://localhost/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
+		{"webpush endpoint private", wp("https://10.1.2.3/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
+		{"webpush endpoint http", wp("http://push.example.org/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
+		{"webpush endpoint with user", wp("https://u:p@push.example.org/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
+		{"webpush endpoint relative", wp("/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
+		{"webpush key off the curve", wp(good.Endpoint, key, good.Auth), api.CodeInvalidKey},
+		{"webpush key short", wp(good.Endpoint, good.P256DH[:33], good.Auth), api.CodeInvalidKey},
+		{"webpush auth short", wp(good.Endpoint, good.P256DH, good.Auth[:15]), api.CodeInvalidKey},
+		{"webpush with a token too", api.PushRegistration{Kind: api.PushWebPush, Endpoint: good.Endpoint, P256DH: good.P256DH, Auth: good.Auth, Token: "x"}, api.CodeBadRequest},
+	} {
+		cases = append(cases, biCase{name: c.name, as: alice, method: "PUT", path: "/v1/push", body: c.body, status: http.StatusBadRequest, code: c.code})
+	}
+	biRun(t, n, cases, nil)
+
+	t.Run("control: a public endpoint registers", func(t *testing.T) {
+		n.MustDo(t, alice, "PUT", "/v1/push", good, http.StatusNoContent, nil)
+		equal(t, "registrations", biStats(t, n)["push_registrations"], int64(1))
+	})
+}
+
 func TestBadInputMessages(t *testing.T) {
 	t.Parallel()
 	n := testkit.Start(t, "", biOpenLimits)

@@ -68,6 +68,7 @@ func Defaults() Config {
 		Groups:          groups.Defaults(),
 		Attachments:     attachments.Defaults(),
 		Push:            push.Defaults(),
+		Providers:       ProvidersConfig{WebPush: &push.WebPushConfig{Subscriber: "mailto:postmaster@localhost"}},
 	}
 }
 

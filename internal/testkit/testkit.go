@@ -8,6 +8,8 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -403,4 +405,13 @@ func Send(dest string, content []byte, to ...*Device) api.Send {
 		s.Messages = append(s.Messages, api.OutgoingMessage{AccountID: d.AccountID, DeviceID: d.DeviceID, RegistrationID: d.RegistrationID, Type: 3, Content: content})
 	}
 	return s
+}
+
+// NewWebPushKey is a fresh P-256 public key, uncompressed, as a Web Push
+// subscription's p256dh.
+func NewWebPushKey(t testing.TB) []byte {
+	t.Helper()
+	k, err := ecdh.P256().GenerateKey(rand.Reader)
+	must(t, err)
+	return k.PublicKey().Bytes()
 }

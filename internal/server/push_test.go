@@ -1,0 +1,158 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/testkit"
+	"github.com/hushmsg/hush/internal/testkit/pushtest"
+	"github.com/hushmsg/hush/push"
+)
+
+// pushFakes are local servers speaking each push service's protocol.
+type pushFakes struct {
+	apns *pushtest.APNs
+	fcm  *pushtest.FCM
+	wp   *pushtest.WebPush
+	wns  *pushtest.WNS
+}
+
+func startPushFakes(t *testing.T) *pushFakes {
+	return &pushFakes{apns: pushtest.StartAPNs(t), fcm: pushtest.StartFCM(t), wp: pushtest.StartWebPush(t), wns: pushtest.StartWNS(t)}
+}
+
+// configure points a node's providers at the fakes, with short backoffs.
+func (f *pushFakes) configure(c *server.Config) {
+	c.Providers = server.ProvidersConfig{
+		APNs: &push.APNsConfig{Key: f.apns.KeyPEM, KeyID: f.apns.KeyID, TeamID: f.apns.TeamID, Topic: f.apns.Topic,
+			Host: f.apns.URL, SandboxHost: f.apns.SandboxURL, RootCAs: f.apns.RootCAs},
+		FCM:     &push.FCMConfig{CredentialsJSON: f.fcm.CredentialsJSON, Endpoint: f.fcm.Endpoint, HTTPClient: f.fcm.Client},
+		WebPush: &push.WebPushConfig{Subscriber: "mailto:ops@example.org", HTTPClient: f.wp.Client, AllowPrivate: true},
+		WNS:     &push.WNSConfig{PackageSID: f.wns.PackageSID, ClientSecret: f.wns.ClientSecret, TokenURL: f.wns.TokenURL, HTTPClient: f.wns.Client, AllowInsecure: true},
+	}
+	c.Push.Backoff, c.Push.MaxBackoff, c.Push.Timeout = 10*time.Millisecond, 50*time.Millisecond, 2*time.Second
+}
+
+func waitPushIdle(t *testing.T, n *testkit.Node) {
+	t.Helper()
+	testkit.WaitFor(t, "push queue idle", n.Node.Push.Idle)
+}
+
+// TestPushWakeUps: an offline device gets one content-free wake-up for a
+// burst, an online one none, a connect re-arms it, a non-urgent send
+// wakes nobody, a dead token is removed, and a hung provider neither
+// delays nor loses a message. One device per provider.
+func TestPushWakeUps(t *testing.T) {
+	t.Parallel()
+	f := startPushFakes(t)
+	n := testkit.Start(t, "", f.configure)
+	alice, bob := n.Register(t), n.Register(t)
+	bobFCM, bobWP, bobWNS := n.Link(t, bob, 2), n.Link(t, bob, 3), n.Link(t, bob, 4)
+	bobs := []*testkit.Device{bob, bobFCM, bobWP, bobWNS}
+
+	apnsToken := "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	endpoint, p256dh, auth := f.wp.Subscribe()
+	channel := f.wns.Channel()
+	n.MustDo(t, bob, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushAPNs, Token: apnsToken}, http.StatusNoContent, nil)
+	n.MustDo(t, bobFCM, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushFCM, Token: "fcm-token-1"}, http.StatusNoContent, nil)
+	n.MustDo(t, bobWP, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushWebPush, Endpoint: endpoint, P256DH: p256dh, Auth: auth}, http.StatusNoContent, nil)
+	n.MustDo(t, bobWNS, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushWNS, ChannelURI: channel}, http.StatusNoContent, nil)
+	var st api.PushStatus
+	n.MustDo(t, bobWP, "GET", "/v1/push", nil, http.StatusOK, &st)
+	equal(t, "registration kind", st.Kind, api.PushWebPush)
+	var vapid api.PushVAPID
+	n.MustDo(t, bob, "GET", "/v1/push/vapid", nil, http.StatusOK, &vapid)
+	equal(t, "vapid key set", vapid.PublicKey != "", true)
+	counts := func() [4]int {
+		return [4]int{f.apns.Count(apnsToken), f.fcm.Count("fcm-token-1"), f.wp.Count(endpoint), f.wns.Count(channel)}
+	}
+	send := func(urgent bool) {
+		t.Helper()
+		req := testkit.Send(bob.AccountID, []byte("CANARY-push-content"), bobs...)
+		if !urgent {
+			req.Urgent = new(bool)
+		}
+		n.MustDo(t, alice, "POST", "/v1/messages", req, http.StatusOK, nil)
+	}
+
+	// A burst to four offline devices: one wake-up each.
+	for range 5 {
+		send(true)
+	}
+	waitPushIdle(t, n)
+	equal(t, "wake-ups after a burst", counts(), [4]int{1, 1, 1, 1})
+	noContent := func(what string, b []byte) {
+		t.Helper()
+		for _, secret := range []string{"CANARY", alice.AccountID, bob.AccountID} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s carries %q: %s", what, secret, b)
+			}
+		}
+	}
+	ap := f.apns.Pushes()[0]
+	equal(t, "apns payload", string(ap.Payload), `{"aps":{"content-available":1}}`)
+	noContent("apns push", ap.Payload)
+	fm := f.fcm.Messages()[0]
+	equal(t, "fcm priority", fm.Priority, "high")
+	equal(t, "fcm has no notification", fm.HasNotification, false)
+	noContent("fcm message", fm.Raw)
+	noContent("web push payload", f.wp.Messages()[0].Payload)
+	noContent("wns body", f.wns.Pushes()[0].Body)
+
+	// Still away: more envelopes wake nobody again.
+	send(true)
+	waitPushIdle(t, n)
+	equal(t, "wake-ups while still away", counts(), [4]int{1, 1, 1, 1})
+
+	// The APNs device comes online: it gets the envelope by socket and no
+	// push. The FCM device connects and leaves: its next absence wakes it.
+	ws := n.Connect(t, bob)
+	fc := n.Connect(t, bobFCM)
+	fc.C.CloseNow()
+	testkit.WaitFor(t, "fcm device gone", func() bool { return n.Node.Envelope.Connections() == 1 })
+	send(true)
+	waitPushIdle(t, n)
+	equal(t, "wake-ups after a connect", counts(), [4]int{1, 2, 1, 1})
+	for fr := ws.Read(); fr.Type != wire.TypeEnvelope; fr = ws.Read() {
+	}
+
+	// Not urgent: stored, nobody woken.
+	fc = n.Connect(t, bobFCM)
+	fc.C.CloseNow()
+	testkit.WaitFor(t, "fcm device gone", func() bool { return n.Node.Envelope.Connections() == 1 })
+	send(false)
+	waitPushIdle(t, n)
+	equal(t, "wake-ups after a non-urgent send", counts(), [4]int{1, 2, 1, 1})
+
+	// A dead token is removed.
+	ws.C.CloseNow()
+	testkit.WaitFor(t, "apns device gone", func() bool { return n.Node.Envelope.Connections() == 0 })
+	f.apns.Gone(apnsToken)
+	send(true)
+	waitPushIdle(t, n)
+	n.Expect(t, bob, "GET", "/v1/push", nil, http.StatusNotFound, api.CodeNotFound)
+
+	// A provider that hangs: sends are answered and the envelope waits in
+	// the mailbox; the hung wake-up gives up at the timeout.
+	f.wp.SetMode(pushtest.Hang)
+	wpc := n.Connect(t, bobWP)
+	wpc.C.CloseNow()
+	testkit.WaitFor(t, "web push device gone", func() bool { return n.Node.Envelope.Connections() == 0 })
+	attempts := f.wp.Attempts()
+	send(true)
+	testkit.WaitFor(t, "web push attempt", func() bool { return f.wp.Attempts() > attempts })
+	wpc = n.Connect(t, bobWP)
+	got := 0
+	for fr := wpc.Read(); fr.Type != wire.TypeQueueEmpty; fr = wpc.Read() {
+		if fr.Type == wire.TypeEnvelope {
+			got++
+			wpc.Ack(fr.Envelope.ID)
+		}
+	}
+	equal(t, "envelopes waiting for the web push device (every send)", got, 10)
+}
