@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -112,4 +113,31 @@ func TestRetryAfter(t *testing.T) {
 	if got := retryAfter(http.Header{"Retry-After": {future}}); got <= 0 || got > 91*time.Second {
 		t.Errorf("Retry-After date 90s ahead: %v", got)
 	}
+}
+
+// FuzzCheckTarget: any string is refused or an https URL on a host that is
+// not a non-public address; a refusal never echoes the URL.
+func FuzzCheckTarget(f *testing.F) {
+	for _, s := range []string{"https://push.example.com/a", "http://10.0.0.1/", "https://[::1]:443/x", "https://u@h/", "https://localhost./", "%zz", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		err := checkTarget("endpoint", raw, false, false, nil)
+		if err != nil {
+			if !errors.Is(err, ErrEndpointRefused) {
+				t.Fatalf("%q: %v does not wrap ErrEndpointRefused", raw, err)
+			}
+			if len(raw) > 64 && strings.Contains(err.Error(), raw) {
+				t.Fatalf("error %q echoes the URL", err)
+			}
+			return
+		}
+		u, perr := url.Parse(raw)
+		if perr != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
+			t.Fatalf("%q accepted", raw)
+		}
+		if a, perr := netip.ParseAddr(u.Hostname()); perr == nil && !publicAddr(a) {
+			t.Fatalf("%q accepted: non-public address", raw)
+		}
+	})
 }

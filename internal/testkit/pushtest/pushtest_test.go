@@ -2,6 +2,7 @@ package pushtest
 
 import (
 	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
 	"testing"
 
@@ -47,4 +48,21 @@ func TestDecryptRFC8291(t *testing.T) {
 	if _, err := Decrypt(body, priv, make([]byte, 16)); err == nil {
 		t.Error("decrypted with another auth secret")
 	}
+}
+
+// FuzzDecrypt: whatever a push service is sent, Decrypt fails cleanly.
+func FuzzDecrypt(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, 21))
+	f.Add(append(make([]byte, 20), 65))
+	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	auth := make([]byte, 16)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if _, err := Decrypt(body, key, auth); err == nil {
+			t.Fatalf("random body %x decrypted", body)
+		}
+	})
 }
