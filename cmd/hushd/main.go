@@ -159,7 +159,7 @@ func bindProviders(fs *flag.FlagSet) *providerFlags {
 	fs.StringVar(&p.webpush.VAPIDPublicKey, "vapid-public-key", "", "VAPID public key (base64url; see hushd vapid-keys); empty: a pair kept in the data directory")
 	fs.StringVar(&p.webpush.VAPIDPrivateKey, "vapid-private-key", "", "VAPID private key (base64url; prefer the environment)")
 	fs.StringVar(&p.webpush.Subscriber, "vapid-subject", "mailto:postmaster@localhost", "contact push services see in VAPID tokens (mailto: or https:)")
-	fs.BoolVar(&p.webpush.AllowPrivate, "webpush-allow-private", false, "allow Web Push endpoints on loopback and private networks (self-hosted UnifiedPush, development)")
+	fs.BoolVar(&p.webpush.AllowPrivate, "webpush-allow-private", false, "allow Web Push endpoints on loopback and private networks, over http too (self-hosted UnifiedPush, development)")
 	fs.StringVar(&p.wns.PackageSID, "wns-package-sid", "", "WNS package SID (client id); with --wns-client-secret turns WNS on")
 	fs.StringVar(&p.wns.ClientSecret, "wns-client-secret", "", "WNS client secret (prefer the environment)")
 	return p
@@ -181,6 +181,9 @@ func (p *providerFlags) config() (server.ProvidersConfig, error) {
 		return out, errors.New("--vapid-public-key and --vapid-private-key go together")
 	}
 	if p.webpushOn {
+		// A private network's distributor often speaks plain http; the
+		// message itself is still encrypted (RFC 8291).
+		p.webpush.AllowInsecure = p.webpush.AllowPrivate
 		out.WebPush = &p.webpush
 	}
 	switch {
