@@ -196,10 +196,15 @@ func (s *Service) partSize(size int64, num int) int64 {
 }
 
 // Complete joins an upload's parts once every one is stored with its
-// declared size. Parts of another size discard the whole upload: the
+// declared size; for a complete one it answers as the first time did. Parts of another size discard the whole upload: the
 // client declared one size and sent another.
 func (s *Service) Complete(ctx context.Context, dev auth.Device, id string) (*api.Attachment, error) {
 	rec, err := s.owned(ctx, dev, id)
+	var he *httpx.Error
+	if errors.As(err, &he) && he.Body.Code == api.CodeUploadComplete && s.now().Before(rec.Expires) {
+		// Completing again (its answer was lost) answers the same.
+		return s.download(ctx, rec)
+	}
 	if err != nil {
 		return nil, err
 	}
