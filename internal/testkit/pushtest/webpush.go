@@ -1,17 +1,12 @@
 package pushtest
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hushmsg/hush/internal/webpush"
 )
 
 // WebPush is a fake push service (RFC 8030) that checks VAPID (RFC 8292)
@@ -232,66 +229,8 @@ func (f *WebPush) checkVAPID(h string) (key, sub string, err error) {
 	return key, sub, nil
 }
 
-// Decrypt opens a Web Push message as a user agent does: RFC 8291 §3.4 (key
-// derivation) over RFC 8188 §2 (the aes128gcm content coding), one record.
+// Decrypt opens a Web Push message as a user agent does (RFC 8291 over
+// RFC 8188's aes128gcm, one record); see webpush.Decrypt.
 func Decrypt(body []byte, ua *ecdh.PrivateKey, authSecret []byte) ([]byte, error) {
-	// RFC 8188 §2.1: salt (16) | rs (4) | idlen (1) | keyid (idlen).
-	if len(body) < 21 {
-		return nil, errors.New("short header")
-	}
-	salt, rs, idlen := body[:16], binary.BigEndian.Uint32(body[16:20]), int(body[20])
-	// RFC 8291 §4: keyid is the application server's 65-octet public key.
-	if idlen != 65 || len(body) < 21+idlen {
-		return nil, errors.New("keyid is not a P-256 public key")
-	}
-	asPublic, record := body[21:21+idlen], body[21+idlen:]
-	// RFC 8291 §4: a single record of at most rs octets (rs >= 18, RFC 8188 §2).
-	if rs < 18 || len(record) > int(rs) || len(record) < 17 {
-		return nil, errors.New("not a single record")
-	}
-	as, err := ecdh.P256().NewPublicKey(asPublic)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := ua.ECDH(as)
-	if err != nil {
-		return nil, err
-	}
-	// RFC 8291 §3.3–3.4: IKM = HKDF(auth_secret, ecdh_secret,
-	// "WebPush: info" || 0x00 || ua_public || as_public, 32).
-	info := "WebPush: info\x00" + string(ua.PublicKey().Bytes()) + string(asPublic)
-	ikm, err := hkdf.Key(sha256.New, secret, authSecret, info, 32)
-	if err != nil {
-		return nil, err
-	}
-	// RFC 8188 §2.2–2.3: CEK and NONCE from the salt (sequence number 0).
-	cek, err := hkdf.Key(sha256.New, ikm, salt, "Content-Encoding: aes128gcm\x00", 16)
-	if err != nil {
-		return nil, err
-	}
-	nonce, err := hkdf.Key(sha256.New, ikm, salt, "Content-Encoding: nonce\x00", 12)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(cek)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := gcm.Open(nil, nonce, record, nil)
-	if err != nil {
-		return nil, errors.New("authentication failed")
-	}
-	// RFC 8188 §2: data || delimiter || zero padding; 0x02 ends the last record.
-	i := len(plain) - 1
-	for i >= 0 && plain[i] == 0 {
-		i--
-	}
-	if i < 0 || plain[i] != 2 {
-		return nil, errors.New("no last-record delimiter")
-	}
-	return plain[:i], nil
+	return webpush.Decrypt(ua, authSecret, body)
 }
