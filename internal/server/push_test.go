@@ -9,6 +9,7 @@ import (
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/storetest"
 	"github.com/hushmsg/hush/internal/testkit"
 	"github.com/hushmsg/hush/internal/testkit/pushtest"
 	"github.com/hushmsg/hush/push"
@@ -36,6 +37,24 @@ func (f *pushFakes) configure(c *server.Config) {
 		WNS:     &push.WNSConfig{PackageSID: f.wns.PackageSID, ClientSecret: f.wns.ClientSecret, TokenURL: f.wns.TokenURL, HTTPClient: f.wns.Client, AllowInsecure: true},
 	}
 	c.Push.Backoff, c.Push.MaxBackoff, c.Push.Timeout = 10*time.Millisecond, 50*time.Millisecond, 2*time.Second
+}
+
+// connectReady connects dev and reads up to the end of its backlog, so
+// that its session is set up (watching, counted, its wake-up re-armed).
+func connectReady(t *testing.T, n *testkit.Node, dev *testkit.Device) *testkit.Socket {
+	t.Helper()
+	ws := n.Connect(t, dev)
+	for fr := ws.Read(); fr.Type != wire.TypeQueueEmpty; fr = ws.Read() {
+	}
+	return ws
+}
+
+// connectAndLeave connects dev and closes the socket once it is set up.
+func connectAndLeave(t *testing.T, n *testkit.Node, dev *testkit.Device) {
+	t.Helper()
+	before := n.Node.Envelope.Connections()
+	connectReady(t, n, dev).C.CloseNow()
+	testkit.WaitFor(t, "the device gone", func() bool { return n.Node.Envelope.Connections() == before })
 }
 
 func waitPushIdle(t *testing.T, n *testkit.Node) {
@@ -111,10 +130,8 @@ func TestPushWakeUps(t *testing.T) {
 
 	// The APNs device comes online: it gets the envelope by socket and no
 	// push. The FCM device connects and leaves: its next absence wakes it.
-	ws := n.Connect(t, bob)
-	fc := n.Connect(t, bobFCM)
-	fc.C.CloseNow()
-	testkit.WaitFor(t, "fcm device gone", func() bool { return n.Node.Envelope.Connections() == 1 })
+	ws := connectReady(t, n, bob)
+	connectAndLeave(t, n, bobFCM)
 	send(true)
 	waitPushIdle(t, n)
 	equal(t, "wake-ups after a connect", counts(), [4]int{1, 2, 1, 1})
@@ -122,9 +139,7 @@ func TestPushWakeUps(t *testing.T) {
 	}
 
 	// Not urgent: stored, nobody woken.
-	fc = n.Connect(t, bobFCM)
-	fc.C.CloseNow()
-	testkit.WaitFor(t, "fcm device gone", func() bool { return n.Node.Envelope.Connections() == 1 })
+	connectAndLeave(t, n, bobFCM)
 	send(false)
 	waitPushIdle(t, n)
 	equal(t, "wake-ups after a non-urgent send", counts(), [4]int{1, 2, 1, 1})
@@ -140,13 +155,11 @@ func TestPushWakeUps(t *testing.T) {
 	// A provider that hangs: sends are answered and the envelope waits in
 	// the mailbox; the hung wake-up gives up at the timeout.
 	f.wp.SetMode(pushtest.Hang)
-	wpc := n.Connect(t, bobWP)
-	wpc.C.CloseNow()
-	testkit.WaitFor(t, "web push device gone", func() bool { return n.Node.Envelope.Connections() == 0 })
+	connectAndLeave(t, n, bobWP)
 	attempts := f.wp.Attempts()
 	send(true)
 	testkit.WaitFor(t, "web push attempt", func() bool { return f.wp.Attempts() > attempts })
-	wpc = n.Connect(t, bobWP)
+	wpc := n.Connect(t, bobWP)
 	got := 0
 	for fr := wpc.Read(); fr.Type != wire.TypeQueueEmpty; fr = wpc.Read() {
 		if fr.Type == wire.TypeEnvelope {
@@ -155,4 +168,59 @@ func TestPushWakeUps(t *testing.T) {
 		}
 	}
 	equal(t, "envelopes waiting for the web push device (every send)", got, 10)
+}
+
+// TestPushRetriesAndEphemeral: a provider answering 503 is retried until
+// it takes the wake-up; ephemeral sends never push.
+func TestPushRetriesAndEphemeral(t *testing.T) {
+	t.Parallel()
+	f := startPushFakes(t)
+	n := testkit.Start(t, "", func(c *server.Config) { f.configure(c); c.Push.Attempts = 1000 })
+	alice, bob := n.Register(t), n.Register(t)
+	n.MustDo(t, bob, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushFCM, Token: "fcm-retry"}, http.StatusNoContent, nil)
+
+	eph := testkit.Send(bob.AccountID, []byte("typing"), bob)
+	eph.Ephemeral = true
+	n.MustDo(t, alice, "POST", "/v1/messages", eph, http.StatusOK, nil)
+	waitPushIdle(t, n)
+	equal(t, "pushes for an ephemeral send", f.fcm.Attempts(), 0)
+
+	f.fcm.SetMode(pushtest.Unavailable)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("x"), bob), http.StatusOK, nil)
+	testkit.WaitFor(t, "three refused attempts", func() bool { return f.fcm.Attempts() >= 3 })
+	equal(t, "delivered while unavailable", f.fcm.Count("fcm-retry"), 0)
+	f.fcm.SetMode(pushtest.Deliver)
+	f.fcm.Wait(t, "fcm-retry", 1)
+	waitPushIdle(t, n)
+	equal(t, "wake-ups once the service is back", f.fcm.Count("fcm-retry"), 1)
+}
+
+// TestClusterPush: a device connected to another node is online for the
+// wake-up decision, and of two nodes only one wakes an offline device.
+func TestClusterPush(t *testing.T) {
+	t.Parallel()
+	f := startPushFakes(t)
+	db, nats := storetest.PostgresURL(t), storetest.NATSURL(t)
+	var nodes []*testkit.Node
+	for range 2 {
+		nodes = append(nodes, testkit.Start(t, "", func(c *server.Config) { c.DB, c.NATS = db, nats; f.configure(c) }))
+	}
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.Register(t), a.Register(t)
+	a.MustDo(t, bob, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushFCM, Token: "fcm-cluster"}, http.StatusNoContent, nil)
+
+	ws := connectReady(t, a, bob)
+	b.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("x"), bob), http.StatusOK, nil)
+	equal(t, "delivered on the other node", nextEnvelope(t, ws).Type, 3)
+	waitPushIdle(t, b)
+	equal(t, "pushes to a device online elsewhere", f.fcm.Attempts(), 0)
+
+	ws.C.CloseNow()
+	testkit.WaitFor(t, "bob gone", func() bool { return a.Node.Envelope.Connections() == 0 })
+	b.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("y"), bob), http.StatusOK, nil)
+	a.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("z"), bob), http.StatusOK, nil)
+	f.fcm.Wait(t, "fcm-cluster", 1)
+	waitPushIdle(t, a)
+	waitPushIdle(t, b)
+	equal(t, "wake-ups from two nodes", f.fcm.Count("fcm-cluster"), 1)
 }
