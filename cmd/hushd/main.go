@@ -35,6 +35,9 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "stats" {
 		return stats(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "admin" {
+		return admin(ctx, args[1:], os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "vapid-keys" {
 		pub, priv, err := push.GenerateVAPIDKeys()
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/hushmsg/hush/attachments"
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/groups"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
@@ -53,6 +54,7 @@ type Config struct {
 	Attachments attachments.Config
 	Push        push.Config
 	Providers   ProvidersConfig
+	GDPR        gdpr.Config
 }
 
 // Defaults returns the embedded profile's defaults.
@@ -68,6 +70,7 @@ func Defaults() Config {
 		Groups:          groups.Defaults(),
 		Attachments:     attachments.Defaults(),
 		Push:            push.Defaults(),
+		GDPR:            gdpr.Defaults(),
 		Providers:       ProvidersConfig{WebPush: &push.WebPushConfig{Subscriber: "mailto:postmaster@localhost"}},
 	}
 }
@@ -90,6 +93,7 @@ type Store interface {
 	groups.Store
 	attachments.Store
 	push.Store
+	gdpr.Store
 	Ping(ctx context.Context) error
 	Stats(ctx context.Context) (map[string]int64, error)
 	Close() error
@@ -120,10 +124,13 @@ type Node struct {
 	// Attachments runs uploads and downloads of encrypted media.
 	Attachments *attachments.Service
 	// Push wakes offline devices.
-	Push     *push.Service
-	stopping atomic.Bool
-	closeBus func()
-	Metrics  *metrics.Metrics
+	Push *push.Service
+	// GDPR serves compliance officers on the admin listener.
+	GDPR        *gdpr.Service
+	AdminRouter *httpx.Router
+	stopping    atomic.Bool
+	closeBus    func()
+	Metrics     *metrics.Metrics
 }
 
 // New opens the store and wires the services.
@@ -188,6 +195,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Groups.Routes(n.Router, n.Devices.Middleware)
 	n.Attachments.Routes(n.Router, n.Devices.Middleware)
 	n.Push.Routes(n.Router, n.Devices.Middleware)
+	n.GDPR = gdpr.New(cfg.GDPR, store, log)
+	n.AdminRouter = httpx.NewRouter(log)
+	n.GDPR.Routes(n.AdminRouter)
 	return n, nil
 }
 
@@ -301,7 +311,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	return err
 }
 
-// serveAdmin serves metrics and pprof on the admin listener.
+// serveAdmin serves the admin API, metrics and pprof on the admin
+// listener.
 func (n *Node) serveAdmin() (stop func(), err error) {
 	ln, err := net.Listen("tcp", n.cfg.AdminListen)
 	if err != nil {
@@ -312,7 +323,10 @@ func (n *Node) serveAdmin() (stop func(), err error) {
 		ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: n.Metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", n.AdminRouter)
+	mux.Handle("/", n.Metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	n.log.Info("admin serving", "url", url)

@@ -16,6 +16,7 @@ import (
 	"github.com/hushmsg/hush/attachments"
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/groups"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/keys"
@@ -30,6 +31,7 @@ type Store interface {
 	groups.Store
 	attachments.Store
 	push.Store
+	gdpr.Store
 	Stats(ctx context.Context) (map[string]int64, error)
 }
 
@@ -53,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AttachmentLifecycle", testAttachments},
 		{"PushRegistrationsAndWakeClaims", testPush},
 		{"ConcurrentWakeClaimsOneWins", testConcurrentWakeClaims},
+		{"AdminTokensRequestsAudit", testGDPR},
+		{"ConcurrentAuditAppendsChain", testConcurrentAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

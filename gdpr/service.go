@@ -1,0 +1,214 @@
+package gdpr
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// InputError is a request the service refuses as malformed.
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+func inputErrorf(format string, args ...any) error { return &InputError{fmt.Sprintf(format, args...)} }
+
+// Config holds the compliance settings.
+type Config struct {
+	// RequestDue is how long a data-subject request may take (GDPR Art.
+	// 12(3): one month).
+	RequestDue time.Duration
+}
+
+// Defaults: 30 days to answer.
+func Defaults() Config { return Config{RequestDue: 30 * 24 * time.Hour} }
+
+// Service runs tokens, requests and the audit log.
+type Service struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New wires a Service.
+func New(cfg Config, store Store, log *slog.Logger) *Service {
+	return &Service{cfg: cfg, store: store, log: log, now: time.Now}
+}
+
+// tokenPrefix starts every admin token, so a leaked one is recognisable
+// (and scannable) as such.
+const tokenPrefix = "hush_admin_"
+
+// CreateToken makes an admin token for role and returns it whole: the
+// only time its secret exists outside the holder's hands. actor is who
+// asked ("cli" from hushd admin).
+func (s *Service) CreateToken(ctx context.Context, actor, name, role string) (string, Token, error) {
+	if role != RoleCompliance && role != RoleOperator {
+		return "", Token{}, inputErrorf("role must be %s or %s", RoleCompliance, RoleOperator)
+	}
+	id := randomHex(8)
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", Token{}, err
+	}
+	sum := sha256.Sum256(secret)
+	t := Token{ID: id, Name: name, Role: role, Hash: sum[:], Created: s.now()}
+	if err := s.store.CreateAdminToken(ctx, t); err != nil {
+		return "", Token{}, err
+	}
+	if err := s.Audit(ctx, actor, "token.create", "", map[string]string{"token": id, "role": role}); err != nil {
+		return "", Token{}, err
+	}
+	return tokenPrefix + id + "." + base64.RawURLEncoding.EncodeToString(secret), t, nil
+}
+
+// RevokeToken revokes a token at once.
+func (s *Service) RevokeToken(ctx context.Context, actor, id string) error {
+	if err := s.store.RevokeAdminToken(ctx, id, s.now()); err != nil {
+		return err
+	}
+	return s.Audit(ctx, actor, "token.revoke", "", map[string]string{"token": id})
+}
+
+// Tokens lists every token (without secrets).
+func (s *Service) Tokens(ctx context.Context) ([]Token, error) { return s.store.AdminTokens(ctx) }
+
+// ErrBadToken is any token that does not authenticate: malformed,
+// unknown, revoked or wrong.
+var ErrBadToken = errors.New("invalid admin token")
+
+// Authenticate checks a presented token in constant time.
+func (s *Service) Authenticate(ctx context.Context, presented string) (Token, error) {
+	rest, ok := strings.CutPrefix(presented, tokenPrefix)
+	id, enc, ok2 := strings.Cut(rest, ".")
+	secret, err := base64.RawURLEncoding.DecodeString(enc)
+	if !ok || !ok2 || err != nil || len(secret) != 32 || len(id) != 16 {
+		return Token{}, ErrBadToken
+	}
+	t, err := s.store.AdminToken(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Token{}, ErrBadToken
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	sum := sha256.Sum256(secret)
+	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || !t.Revoked.IsZero() {
+		return Token{}, ErrBadToken
+	}
+	return t, nil
+}
+
+// Audit appends an entry about account (none when "") with detail as
+// JSON. Details never hold personal data: ids of tokens, requests and
+// counts; the subject is the account's pseudonym.
+func (s *Service) Audit(ctx context.Context, actor, action, account string, detail any) error {
+	subject := ""
+	if account != "" {
+		p, err := s.store.Pseudonym(ctx, account, func() string { return "subj_" + randomHex(12) })
+		if err != nil {
+			return err
+		}
+		subject = p
+	}
+	d := "{}"
+	if detail != nil {
+		b, err := json.Marshal(detail)
+		if err != nil {
+			return err
+		}
+		d = string(b)
+	}
+	_, err := s.store.AppendAudit(ctx, Entry{At: s.now().Truncate(time.Millisecond), Actor: actor, Action: action, Subject: subject, Detail: d}, seal)
+	return err
+}
+
+// Verify walks the whole audit log and checks its chain; it returns how
+// many entries verified, and a *ChainError where it breaks.
+func (s *Service) Verify(ctx context.Context) (int64, error) {
+	var v verifier
+	for {
+		page, err := s.store.AuditLog(ctx, "", v.seq, 1000)
+		if err != nil {
+			return v.seq, err
+		}
+		for i := range page {
+			if err := v.next(&page[i]); err != nil {
+				return v.seq, err
+			}
+		}
+		if len(page) < 1000 {
+			return v.seq, nil
+		}
+	}
+}
+
+// Log returns audit entries after seq; subject filters when not "".
+func (s *Service) Log(ctx context.Context, subject string, after int64, limit int) ([]Entry, error) {
+	return s.store.AuditLog(ctx, subject, after, limit)
+}
+
+// Request kinds and states.
+const (
+	KindAccess      = "access"      // Art. 15
+	KindPortability = "portability" // Art. 20
+	KindErasure     = "erasure"     // Art. 17
+	StatusOpen      = "open"
+	StatusDone      = "done"
+	StatusRejected  = "rejected"
+)
+
+// CreateRequest records a request received on day received (zero: today),
+// due RequestDue later.
+func (s *Service) CreateRequest(ctx context.Context, actor, kind, subject string, received time.Time) (Request, error) {
+	switch kind {
+	case KindAccess, KindPortability, KindErasure:
+	default:
+		return Request{}, inputErrorf("kind must be %s, %s or %s", KindAccess, KindPortability, KindErasure)
+	}
+	if subject == "" || len(subject) > 64 {
+		return Request{}, inputErrorf("subject must be a phone number or an account id")
+	}
+	if received.IsZero() {
+		received = s.now()
+	}
+	received = received.UTC().Truncate(24 * time.Hour)
+	r := Request{ID: "req_" + randomHex(8), Kind: kind, Subject: subject, Received: received, Due: received.Add(s.cfg.RequestDue), Status: StatusOpen}
+	if err := s.store.CreateRequest(ctx, r); err != nil {
+		return Request{}, err
+	}
+	return r, s.Audit(ctx, actor, "request.create", "", map[string]string{"request": r.ID, "kind": kind})
+}
+
+// Requests lists every request.
+func (s *Service) Requests(ctx context.Context) ([]Request, error) { return s.store.Requests(ctx) }
+
+// CloseRequest marks a request done or rejected.
+func (s *Service) CloseRequest(ctx context.Context, actor, id, status, note string) error {
+	if status != StatusDone && status != StatusRejected {
+		return inputErrorf("status must be %s or %s", StatusDone, StatusRejected)
+	}
+	if len(note) > 1000 {
+		return inputErrorf("note is at most 1000 bytes")
+	}
+	if err := s.store.CloseRequest(ctx, id, status, note, s.now()); err != nil {
+		return err
+	}
+	return s.Audit(ctx, actor, "request.close", "", map[string]string{"request": id, "status": status})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,75 @@
+package gdpr
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned for an unknown token, request or account.
+var ErrNotFound = errors.New("not found")
+
+// Roles of admin tokens.
+const (
+	RoleCompliance = "compliance"
+	RoleOperator   = "operator"
+)
+
+// Token is an admin token as stored: its public id and the hash of its
+// secret, never the secret.
+type Token struct {
+	ID      string
+	Name    string
+	Role    string
+	Hash    []byte
+	Created time.Time
+	Revoked time.Time // zero while valid
+}
+
+// Entry is one audit log entry. Seq counts from 1 with no gaps; Hash is
+// SHA-256 over Prev and the entry's fields (see hashEntry).
+type Entry struct {
+	Seq     int64     `json:"seq"`
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`   // admin token id, "account" (self-service) or "system"
+	Action  string    `json:"action"`  // e.g. "export", "erase", "request.create"
+	Subject string    `json:"subject"` // a subject pseudonym, or ""
+	Detail  string    `json:"detail"`  // JSON, never personal data beyond the pseudonym
+	Prev    []byte    `json:"prev"`
+	Hash    []byte    `json:"hash"`
+}
+
+// Request is a data-subject request as recorded.
+type Request struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`    // access, portability, erasure
+	Subject  string    `json:"subject"` // as given: a phone number or an account id
+	Received time.Time `json:"received"`
+	Due      time.Time `json:"due"`
+	Status   string    `json:"status"` // open, done, rejected
+	Closed   time.Time `json:"closed,omitzero"`
+	Note     string    `json:"note,omitempty"`
+}
+
+// Store keeps tokens, requests and the audit log. Implementations:
+// internal/sqlite, internal/postgres.
+type Store interface {
+	CreateAdminToken(ctx context.Context, t Token) error
+	AdminToken(ctx context.Context, id string) (Token, error)
+	AdminTokens(ctx context.Context) ([]Token, error)
+	RevokeAdminToken(ctx context.Context, id string, at time.Time) error
+
+	// AppendAudit appends e after the last entry, one append at a time:
+	// it sets e.Seq and e.Prev from the last entry and e.Hash = seal(e).
+	AppendAudit(ctx context.Context, e Entry, seal func(*Entry) []byte) (Entry, error)
+	// AuditLog returns entries with Seq > after, in order, at most limit;
+	// subject "" means every subject.
+	AuditLog(ctx context.Context, subject string, after int64, limit int) ([]Entry, error)
+	// Pseudonym returns the account's audit pseudonym, making one with
+	// fresh when it has none.
+	Pseudonym(ctx context.Context, account string, fresh func() string) (string, error)
+
+	CreateRequest(ctx context.Context, r Request) error
+	Requests(ctx context.Context) ([]Request, error)
+	CloseRequest(ctx context.Context, id, status, note string, at time.Time) error
+}

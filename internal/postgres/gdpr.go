@@ -1,0 +1,157 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hushmsg/hush/gdpr"
+)
+
+// CreateAdminToken implements gdpr.Store.
+func (s *Store) CreateAdminToken(ctx context.Context, t gdpr.Token) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO admin_tokens (id, name, role, hash, created) VALUES ($1, $2, $3, $4, $5)`,
+		t.ID, t.Name, t.Role, t.Hash, t.Created.Unix())
+	return mapErr(err)
+}
+
+func scanToken(row pgx.Row) (gdpr.Token, error) {
+	var t gdpr.Token
+	var created, revoked int64
+	if err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &created, &revoked); err != nil {
+		return t, err
+	}
+	t.Created = time.Unix(created, 0)
+	if revoked != 0 {
+		t.Revoked = time.Unix(revoked, 0)
+	}
+	return t, nil
+}
+
+// AdminToken implements gdpr.Store.
+func (s *Store) AdminToken(ctx context.Context, id string) (gdpr.Token, error) {
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT id, name, role, hash, created, revoked FROM admin_tokens WHERE id = $1`, id))
+	return t, notFound(err, gdpr.ErrNotFound)
+}
+
+// AdminTokens implements gdpr.Store.
+func (s *Store) AdminTokens(ctx context.Context) ([]gdpr.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, role, hash, created, revoked FROM admin_tokens ORDER BY created, id`)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []gdpr.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// RevokeAdminToken implements gdpr.Store.
+func (s *Store) RevokeAdminToken(ctx context.Context, id string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE admin_tokens SET revoked = $1 WHERE id = $2 AND revoked = 0`, at.Unix(), id)
+	return affected(tag, err, gdpr.ErrNotFound)
+}
+
+// auditLock serializes appends to the audit log across nodes.
+const auditLock = 7461204
+
+// AppendAudit implements gdpr.Store.
+func (s *Store) AppendAudit(ctx context.Context, e gdpr.Entry, seal func(*gdpr.Entry) []byte) (gdpr.Entry, error) {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLock); err != nil {
+			return err
+		}
+		var seq int64
+		var prev []byte
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		e.Seq, e.Prev = seq+1, prev
+		if e.Prev == nil {
+			e.Prev = []byte{}
+		}
+		e.Hash = seal(&e)
+		_, err = tx.Exec(ctx, `INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			e.Seq, e.At.UnixMilli(), e.Actor, e.Action, e.Subject, e.Detail, e.Prev, e.Hash)
+		return err
+	})
+	return e, err
+}
+
+// AuditLog implements gdpr.Store.
+func (s *Store) AuditLog(ctx context.Context, subject string, after int64, limit int) ([]gdpr.Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, at, actor, action, subject, detail, prev, hash FROM audit_log
+		WHERE seq > $1 AND ($2 = '' OR subject = $2) ORDER BY seq LIMIT $3`, after, subject, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []gdpr.Entry
+	for rows.Next() {
+		var e gdpr.Entry
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &e.Detail, &e.Prev, &e.Hash); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMilli(at)
+		out = append(out, e)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// Pseudonym implements gdpr.Store.
+func (s *Store) Pseudonym(ctx context.Context, account string, fresh func() string) (string, error) {
+	var p string
+	err := s.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO audit_subjects (account_id, pseudonym) SELECT account_id, $2 FROM accounts WHERE account_id = $1
+			ON CONFLICT (account_id) DO NOTHING RETURNING pseudonym)
+		SELECT pseudonym FROM ins UNION ALL SELECT pseudonym FROM audit_subjects WHERE account_id = $1 LIMIT 1`, account, fresh()).Scan(&p)
+	return p, notFound(err, gdpr.ErrNotFound)
+}
+
+// CreateRequest implements gdpr.Store.
+func (s *Store) CreateRequest(ctx context.Context, r gdpr.Request) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO dsr_requests (id, kind, subject, received, due, status) VALUES ($1, $2, $3, $4, $5, $6)`,
+		r.ID, r.Kind, r.Subject, r.Received.Unix(), r.Due.Unix(), r.Status)
+	return mapErr(err)
+}
+
+// Requests implements gdpr.Store.
+func (s *Store) Requests(ctx context.Context) ([]gdpr.Request, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, kind, subject, received, due, status, closed, note FROM dsr_requests ORDER BY due, id`)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []gdpr.Request
+	for rows.Next() {
+		var r gdpr.Request
+		var received, due, closed int64
+		if err := rows.Scan(&r.ID, &r.Kind, &r.Subject, &received, &due, &r.Status, &closed, &r.Note); err != nil {
+			return nil, err
+		}
+		r.Received, r.Due = time.Unix(received, 0).UTC(), time.Unix(due, 0).UTC()
+		if closed != 0 {
+			r.Closed = time.Unix(closed, 0).UTC()
+		}
+		out = append(out, r)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// CloseRequest implements gdpr.Store.
+func (s *Store) CloseRequest(ctx context.Context, id, status, note string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE dsr_requests SET status = $1, note = $2, closed = $3 WHERE id = $4 AND status = 'open'`, status, note, at.Unix(), id)
+	return affected(tag, err, gdpr.ErrNotFound)
+}
+
+var _ gdpr.Store = (*Store)(nil)
