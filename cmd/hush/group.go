@@ -91,7 +91,7 @@ func (m *messenger) groupSendOnce(ctx context.Context, g *api.Group, c *content,
 	if err != nil {
 		return nil, err
 	}
-	gs := &api.GroupSend{Type: protocol.SENDERKEY_TYPE, Content: ct, Recipients: recips, Ephemeral: ephemeral}
+	gs := &api.GroupSend{Type: protocol.SENDERKEY_TYPE, Content: ct, Recipients: recips, Ephemeral: ephemeral, Urgent: urgency(c)}
 	return via.groupSend(ctx, g.GroupID, gs)
 }
 

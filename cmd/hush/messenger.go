@@ -168,7 +168,7 @@ func (m *messenger) send1to1(ctx context.Context, dest string, c *content, ephem
 		if len(msgs) == 0 {
 			return nil, nil, errors.New("no device to send to: this account has no other device")
 		}
-		res, err := via.send(ctx, &api.Send{Destination: dest, Ephemeral: ephemeral, Messages: msgs})
+		res, err := via.send(ctx, &api.Send{Destination: dest, Ephemeral: ephemeral, Messages: msgs, Urgent: urgency(c)})
 		if err == nil {
 			devs := make([]store.Device, len(msgs))
 			for i, om := range msgs {

@@ -13,7 +13,19 @@ import (
 // Receipts are 1:1 messages of kind receipt, to the account that sent the
 // messages (for group messages too), naming their envelope ids. Delivery
 // receipts go out for every message people read as it is received; read
-// receipts when the user reads (hush read, or chat showing it).
+// receipts when the user reads (hush read, or chat showing it). They are
+// sent with urgent false, so that they never wake a phone.
+
+// urgency is the urgent flag of a send of c: receipts and typing notices
+// never wake an offline device by push (receipts wait for its next
+// connect; typing is ephemeral, never stored); nil, urgent, for the rest.
+func urgency(c *content) *bool {
+	if c.Kind == kindReceipt || c.Kind == kindTyping {
+		urgent := false
+		return &urgent
+	}
+	return nil
+}
 
 // recordReceiptLocked records a receipt. From another account it moves
 // the status of this account's sent messages; a sync copy of a read
