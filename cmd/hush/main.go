@@ -69,6 +69,7 @@ var commands = map[string]command{
 	"typing":        {run: cmdTyping},
 	"last-seen":     {run: cmdLastSeen},
 	"privacy":       {run: cmdPrivacy},
+	"push":          {run: cmdPush},
 }
 
 type command struct {

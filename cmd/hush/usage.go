@@ -91,6 +91,34 @@ Commands:
         last seen (default nobody).
   safety-number TO
         print the 60-digit safety number with TO, to compare out of band.
+  push register --unifiedpush URL
+  push register --apns TOKEN [--topic T] [--sandbox]
+  push register --fcm TOKEN
+  push register --wns CHANNEL_URI
+        have the server wake this device when a message waits for it and
+        it is not connected: once per absence, with no content. For
+        UnifiedPush, URL is the endpoint a distributor gave (subscribed
+        with the key of push vapid); hush makes a fresh P-256 key pair and
+        auth secret, keeps them here (never printed) and registers them.
+        The other kinds take a token of the app's push service (testing).
+        A registration replaces the device's previous one.
+  push status
+        show the registration the server has, if any.
+  push unregister
+        remove it: this device is no longer woken.
+  push vapid
+        print the server's VAPID public key (the application server key
+        of UnifiedPush and Web Push subscriptions).
+  push listen [--listen 127.0.0.1:0] [--url URL] [--timeout D]
+        be this device's own UnifiedPush distributor: serve a Web Push
+        endpoint on the address at a secret path, register it with fresh
+        keys, fetch what waits, then wait; each wake-up (decrypted and
+        checked; anything else is refused) prints "woken: fetching
+        messages" and fetches the messages as receive does (print, ack,
+        delivery receipts, attachments), then disconnects. --url is how
+        the server reaches the listener (default http://ADDR). An http or
+        private address needs hushd --webpush-allow-private. It replaces
+        the device's registration; interrupting it (Ctrl-C) removes it.
 
 Global flags (before or after the command):
   --server URL   server base URL (env HUSH_SERVER, default http://127.0.0.1:8080);
@@ -110,7 +138,10 @@ trusted on first use; a change is announced with the new safety number.
 Group messages are Sender Key messages: each device sends its sender key
 1:1 to the member devices that lack it, then encrypts each message once;
 the group's id is inside the encrypted content and checked on receipt.
-Receipts and typing notices are end-to-end encrypted 1:1 messages.
+Receipts and typing notices are end-to-end encrypted 1:1 messages, sent
+as not urgent: they never wake a device by push. A Web Push wake-up is
+opened as RFC 8291 says (ECDH P-256, HKDF-SHA256, AES-128-GCM) with the
+key pair and auth secret made at registration; it carries no content.
 Attachments follow Signal's scheme: AES-256-CBC and HMAC-SHA256 under a
 fresh 64-byte key, SHA-256 digest of the blob, both sent only inside the
 encrypted message.
