@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -86,6 +87,17 @@ type pushKeys struct {
 	priv *ecdh.PrivateKey
 	auth []byte
 }
+
+// String hides the keys.
+func (k *pushKeys) String() string { return "pushKeys(REDACTED)" }
+
+// GoString hides the keys from %#v.
+func (k *pushKeys) GoString() string { return k.String() }
+
+// LogValue hides the keys.
+func (k *pushKeys) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+var _ slog.LogValuer = (*pushKeys)(nil)
 
 // newPushKeys makes a fresh P-256 key pair and auth secret (RFC 8291 §2).
 func newPushKeys() (*pushKeys, error) {

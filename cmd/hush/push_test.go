@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -266,4 +267,14 @@ func TestPushRefusedByServer(t *testing.T) {
 	c.run("alice", "push", "unregister")
 	c.run("alice", "push", "unregister")
 	assert(t, c.run("alice", "push", "status", "--json").stdout == "{\"registered\":false}\n", "status after unregistering")
+}
+
+func TestPushKeysHidden(t *testing.T) {
+	t.Parallel()
+	k, err := newPushKeys()
+	noErr(t, err)
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("keys", "k", k)
+	shown := fmt.Sprintf("%v %+v %#v %s", k, k, k, k) + logged.String()
+	assert(t, !strings.Contains(shown, fmt.Sprint(k.auth)) && !strings.Contains(shown, fmt.Sprintf("%x", k.auth)) && strings.Contains(shown, "REDACTED"), "keys show: %s", shown)
 }
