@@ -307,6 +307,15 @@ func (s *Service) Link(ctx context.Context, l *api.Link) (*api.Credentials, erro
 	return &api.Credentials{AccountID: account, DeviceID: id, Password: password.Reveal()}, nil
 }
 
+// Erased closes the erased account's device sockets on every node and
+// drops what nodes cached about its devices.
+func (s *Service) Erased(ctx context.Context, account string) {
+	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Removed, Account: account}); err != nil {
+		s.log.WarnContext(ctx, "publish removal", "err", err)
+	}
+	s.devicesChanged(ctx, account)
+}
+
 // devicesChanged tells every node that account's devices changed, so that
 // none goes on checking sends against a list it cached before.
 func (s *Service) devicesChanged(ctx context.Context, account string) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/httpx"
 )
 
@@ -18,7 +19,7 @@ type ctxKey struct{}
 // it turned out to be about (for the audit entry).
 type call struct {
 	token   Token
-	account string
+	subject string // the pseudonym of the account the call was about
 }
 
 func from(ctx context.Context) *call { c, _ := ctx.Value(ctxKey{}).(*call); return c }
@@ -51,7 +52,7 @@ func (s *Service) Require(roles ...string) httpx.Middleware {
 			c := &call{token: t}
 			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
-			if err := s.Audit(context.WithoutCancel(r.Context()), t.ID, r.Pattern, c.account, map[string]int{"status": rec.status}); err != nil {
+			if err := s.auditAs(context.WithoutCancel(r.Context()), t.ID, r.Pattern, c.subject, map[string]int{"status": rec.status}); err != nil {
 				s.log.Error("audit append failed", "err", err)
 			}
 		})
@@ -77,6 +78,139 @@ func (s *Service) Routes(r *httpx.Router) {
 	r.Handle("GET /admin/v1/audit", s.handleAudit, compliance)
 	r.Handle("GET /admin/v1/audit/verify", s.handleVerify, compliance)
 	r.Handle("GET /admin/v1/whoami", s.handleWhoami, s.Require(RoleCompliance, RoleOperator))
+	r.Handle("GET /admin/v1/accounts/{subject}", s.handleAccount, s.Require(RoleCompliance, RoleOperator))
+	r.Handle("GET /admin/v1/accounts/{subject}/export", s.handleExport, compliance)
+	r.Handle("POST /admin/v1/accounts/{subject}/erase", s.handleErase, compliance)
+}
+
+// PublicRoutes registers the account holder's own export and erasure on
+// the public router; only the primary device may use them.
+func (s *Service) PublicRoutes(r *httpx.Router, authn httpx.Middleware) {
+	r.Handle("GET /v1/account/export", s.handleSelfExport, authn)
+	r.Handle("DELETE /v1/account", s.handleSelfErase, authn)
+}
+
+// account resolves the {subject} of an admin route (phone number or
+// account id) and notes its pseudonym for the call's audit entry.
+func (s *Service) account(r *http.Request) (string, error) {
+	account, err := s.Resolve(r.Context(), r.PathValue("subject"))
+	if errors.Is(err, ErrNotFound) {
+		return "", httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no account with this number or id")
+	}
+	if err != nil {
+		return "", err
+	}
+	p, err := s.store.Pseudonym(r.Context(), account, newPseudonym)
+	if err != nil {
+		return "", err
+	}
+	from(r.Context()).subject = p
+	return account, nil
+}
+
+// AccountStatus answers GET /admin/v1/accounts/{subject}: what an
+// operator needs, no keys and no number.
+type AccountStatus struct {
+	ID          string    `json:"id"`
+	Subject     string    `json:"subject"` // audit pseudonym
+	Created     time.Time `json:"created"`
+	Devices     int       `json:"devices"`
+	Queued      int       `json:"queued_envelopes"`
+	Groups      int       `json:"groups"`
+	Attachments int       `json:"attachments"`
+}
+
+func (s *Service) handleAccount(w http.ResponseWriter, r *http.Request) error {
+	account, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.accounts.ExportAccount(r.Context(), account)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, AccountStatus{ID: account, Subject: from(r.Context()).subject, Created: e.Account.Created,
+		Devices: len(e.Devices), Queued: len(e.Envelopes), Groups: len(e.Groups), Attachments: len(e.Attachments)})
+	return nil
+}
+
+func (s *Service) handleExport(w http.ResponseWriter, r *http.Request) error {
+	account, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.Export(r.Context(), from(r.Context()).token.ID, account)
+	if err != nil {
+		return err
+	}
+	writeExport(w, e)
+	return nil
+}
+
+// EraseBody is the body of POST /admin/v1/accounts/{subject}/erase: the
+// subject typed again, as confirmation.
+type EraseBody struct {
+	Confirm string `json:"confirm"`
+}
+
+func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
+	var req EraseBody
+	if err := httpx.DecodeJSON(w, r, 1<<10, &req); err != nil {
+		return err
+	}
+	if req.Confirm != r.PathValue("subject") {
+		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "confirm must repeat the number or id being erased")
+	}
+	account, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	rc, err := s.Erase(r.Context(), from(r.Context()).token.ID, account)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, rc)
+	return nil
+}
+
+func writeExport(w http.ResponseWriter, e *Export) {
+	w.Header().Set("Content-Disposition", `attachment; filename="hush-export.json"`)
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, e)
+}
+
+func primaryOnly(r *http.Request) (string, error) {
+	dev, _ := auth.From(r.Context())
+	if dev.DeviceID != auth.PrimaryDeviceID {
+		return "", httpx.Errorf(http.StatusForbidden, api.CodeForbidden, "only the primary device can do this")
+	}
+	return dev.AccountID, nil
+}
+
+func (s *Service) handleSelfExport(w http.ResponseWriter, r *http.Request) error {
+	account, err := primaryOnly(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.Export(r.Context(), "account", account)
+	if err != nil {
+		return err
+	}
+	writeExport(w, e)
+	return nil
+}
+
+func (s *Service) handleSelfErase(w http.ResponseWriter, r *http.Request) error {
+	account, err := primaryOnly(r)
+	if err != nil {
+		return err
+	}
+	rc, err := s.Erase(r.Context(), "account", account)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, rc)
+	return nil
 }
 
 // RequestView is a request as the API shows it: Overdue is set for an

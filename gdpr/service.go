@@ -34,10 +34,12 @@ func Defaults() Config { return Config{RequestDue: 30 * 24 * time.Hour} }
 
 // Service runs tokens, requests and the audit log.
 type Service struct {
-	cfg   Config
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
+	cfg      Config
+	store    Store
+	accounts AccountStore
+	hooks    Hooks
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New wires a Service.
@@ -91,7 +93,7 @@ var ErrBadToken = errors.New("invalid admin token")
 func (s *Service) Authenticate(ctx context.Context, presented string) (Token, error) {
 	rest, ok := strings.CutPrefix(presented, tokenPrefix)
 	id, enc, ok2 := strings.Cut(rest, ".")
-	secret, err := base64.RawURLEncoding.DecodeString(enc)
+	secret, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	if !ok || !ok2 || err != nil || len(secret) != 32 || len(id) != 16 {
 		return Token{}, ErrBadToken
 	}
@@ -115,12 +117,17 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Token, er
 func (s *Service) Audit(ctx context.Context, actor, action, account string, detail any) error {
 	subject := ""
 	if account != "" {
-		p, err := s.store.Pseudonym(ctx, account, func() string { return "subj_" + randomHex(12) })
+		p, err := s.store.Pseudonym(ctx, account, newPseudonym)
 		if err != nil {
 			return err
 		}
 		subject = p
 	}
+	return s.auditAs(ctx, actor, action, subject, detail)
+}
+
+// auditAs appends an entry about a pseudonym ("" none).
+func (s *Service) auditAs(ctx context.Context, actor, action, subject string, detail any) error {
 	d := "{}"
 	if detail != nil {
 		b, err := json.Marshal(detail)
@@ -207,8 +214,19 @@ func (s *Service) CloseRequest(ctx context.Context, actor, id, status, note stri
 	return s.Audit(ctx, actor, "request.close", "", map[string]string{"request": id, "status": status})
 }
 
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// newPseudonym makes a subject pseudonym: random, so it says nothing.
+func newPseudonym() string { return "subj_" + randomHex(12) }

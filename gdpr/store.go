@@ -73,3 +73,27 @@ type Store interface {
 	Requests(ctx context.Context) ([]Request, error)
 	CloseRequest(ctx context.Context, id, status, note string, at time.Time) error
 }
+
+// AccountStore reads and erases whole accounts, across every domain's
+// tables (one place per backend, with the schema).
+type AccountStore interface {
+	// ResolveSubject finds an account by its id or its phone number.
+	ResolveSubject(ctx context.Context, subject string) (string, error)
+	// ExportAccount reads everything held about an account but the audit
+	// events (the service adds those).
+	ExportAccount(ctx context.Context, account string) (*Export, error)
+	// BeginErasure records that the account's erasure started, with the
+	// pseudonym its audit entries keep (idempotent).
+	BeginErasure(ctx context.Context, account, pseudonym string, now time.Time) error
+	// PendingErasures lists erasures that started and did not finish.
+	PendingErasures(ctx context.Context) (map[string]string, error)
+	// EraseAccount deletes, in one transaction: the envelopes the account
+	// sent that still wait in others' mailboxes, its registration code,
+	// the account row (devices, keys, envelopes, directory entry, group
+	// memberships, push registrations, pseudonym mapping and provisioning
+	// codes go with it; its attachment records are marked for deletion),
+	// the subject of its data-subject requests (replaced by the
+	// pseudonym) and the erasure record. It returns the rows it deleted
+	// by table; for an account already gone it only ends the record.
+	EraseAccount(ctx context.Context, account, pseudonym string) (map[string]int64, error)
+}

@@ -134,6 +134,42 @@ func (s *Service) Remove(ctx context.Context, dev auth.Device, groupID, target s
 	return err
 }
 
+// Erased takes an erased account out of every group it is in. The other
+// members are told, with the member list after it, in a notice that does
+// not name the account (it must leave no trace); the longest-standing
+// member inherits the admin role when the last admin goes. It returns how
+// many groups it left; calling it again finds none.
+func (s *Service) Erased(ctx context.Context, account string) (int, error) {
+	gs, err := s.store.GroupsOf(ctx, account)
+	if err != nil {
+		return 0, err
+	}
+	left := 0
+	for _, g := range gs {
+		_, err := s.change(ctx, g.GroupID, false, api.GroupErased, func(g *Group, now time.Time) (*Change, error) {
+			if member(g, account) == nil {
+				return nil, nil
+			}
+			c := &Change{Remove: []string{account}}
+			if heir := heir(g, account); heir != "" {
+				c.Promote = []string{heir}
+			}
+			after := apply(g, c)
+			stay := make([]string, len(after))
+			for i, m := range after {
+				stay[i] = m.AccountID
+			}
+			gc := api.GroupChange{GroupID: g.ID, Version: g.Version + 1, Action: api.GroupErased, Members: after}
+			return c, s.addNotice(c, stay, &gc, now)
+		})
+		if err != nil && !errors.Is(err, errNoGroup) {
+			return left, err
+		}
+		left++
+	}
+	return left, nil
+}
+
 // Promote makes a member an admin; dev must be an admin.
 func (s *Service) Promote(ctx context.Context, dev auth.Device, groupID, target string) (*api.Group, error) {
 	if _, err := httpx.AccountID(target); err != nil {

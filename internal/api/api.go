@@ -275,6 +275,9 @@ const (
 	GroupRemoved  = "removed"
 	GroupLeft     = "left"
 	GroupPromoted = "promoted"
+	// GroupErased: a member's account was erased. The notice names no
+	// actor and no account; members learn who is gone from Members.
+	GroupErased = "erased"
 )
 
 // GroupChange is the content of a server envelope (type

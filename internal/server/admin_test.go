@@ -62,7 +62,7 @@ func TestAdminAPI(t *testing.T) {
 	}{
 		{"no token", "", http.StatusUnauthorized},
 		{"garbage", "nope", http.StatusUnauthorized},
-		{"forged secret", officer[:len(officer)-2] + "AA", http.StatusUnauthorized},
+		{"forged secret", officer[:len(officer)-2] + flip(officer[len(officer)-2:]), http.StatusUnauthorized},
 		{"wrong role", operator, http.StatusForbidden},
 	} {
 		status, body := adminDo(t, n, c.token, "GET", "/admin/v1/requests", nil)
@@ -133,4 +133,17 @@ func TestAdminAPI(t *testing.T) {
 			t.Fatalf("tampered log: %v", err)
 		}
 	}
+}
+
+// flip changes every character of s to another.
+func flip(s string) string {
+	b := []byte(s)
+	for i := range b {
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+	}
+	return string(b)
 }

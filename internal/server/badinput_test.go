@@ -1374,6 +1374,8 @@ func TestBadInputUnauthorized(t *testing.T) {
 		{"GET /v1/push", "/v1/push", nil},
 		{"DELETE /v1/push", "/v1/push", nil},
 		{"GET /v1/push/vapid", "/v1/push/vapid", nil},
+		{"GET /v1/account/export", "/v1/account/export", nil},
+		{"DELETE /v1/account", "/v1/account", nil},
 	}
 	t.Run("every authenticated route is here", func(t *testing.T) {
 		// The blob routes take a signed URL instead of a device credential

@@ -94,6 +94,7 @@ type Store interface {
 	attachments.Store
 	push.Store
 	gdpr.Store
+	gdpr.AccountStore
 	Ping(ctx context.Context) error
 	Stats(ctx context.Context) (map[string]int64, error)
 	Close() error
@@ -196,6 +197,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Attachments.Routes(n.Router, n.Devices.Middleware)
 	n.Push.Routes(n.Router, n.Devices.Middleware)
 	n.GDPR = gdpr.New(cfg.GDPR, store, log)
+	n.GDPR.SetAccounts(store, gdpr.Hooks{LeaveGroups: n.Groups.Erased, DeleteAttachments: n.Attachments.DeleteOwned, Disconnect: n.Devices.Erased})
+	n.GDPR.PublicRoutes(n.Router, n.Devices.Middleware)
 	n.AdminRouter = httpx.NewRouter(log)
 	n.GDPR.Routes(n.AdminRouter)
 	return n, nil
@@ -281,6 +284,12 @@ func (n *Node) Serve(ctx context.Context) error {
 	defer stopSweep()
 	go n.Envelope.RunSweeper(sweepCtx)
 	go n.Attachments.RunSweeper(sweepCtx)
+	go func() {
+		// An erasure a crash interrupted finishes now.
+		if err := n.GDPR.FinishErasures(sweepCtx); err != nil && sweepCtx.Err() == nil {
+			n.log.Error("finishing interrupted erasures", "err", err)
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

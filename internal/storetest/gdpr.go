@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,11 @@ func testGDPR(t *testing.T, s Store) {
 	check(t, err)
 	equal(t, "authenticated token", got.ID, tok.ID)
 	equal(t, "role", got.Role, gdpr.RoleCompliance)
-	for _, bad := range []string{"", secret + "x", secret[:len(secret)-1] + "A", "hush_admin_0000000000000000.AAAA"} {
+	last := "A"
+	if strings.HasSuffix(secret, "A") {
+		last = "B"
+	}
+	for _, bad := range []string{"", secret + "x", secret[:len(secret)-1] + last, "hush_admin_0000000000000000.AAAA"} {
 		if _, err := g.Authenticate(ctx, bad); !errors.Is(err, gdpr.ErrBadToken) {
 			t.Fatalf("token %q: %v", bad, err)
 		}
