@@ -45,6 +45,7 @@ type session struct {
 
 	mu        sync.Mutex // guards the following fields
 	inflight  map[uuid.UUID]struct{}
+	acking    map[uuid.UUID]struct{} // acked by the device, deletion not yet committed
 	following map[string]func() // followed account -> its unwatch
 
 	// busy is held while a client frame is handled, so that the close
@@ -83,6 +84,7 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 		space:     make(chan struct{}, 1),
 		sendSlots: make(chan struct{}, s.cfg.MaxSendsInFlight),
 		inflight:  make(map[uuid.UUID]struct{}),
+		acking:    make(map[uuid.UUID]struct{}),
 		following: make(map[string]func()),
 	}
 	ss.conn = &conn{
@@ -144,6 +146,13 @@ func (ss *session) run(ctx context.Context) {
 	// Watch before announcing, so that no event for this device is missed.
 	defer s.bus.Watch(bus.DeviceTopic(ss.dev.AccountID, ss.dev.DeviceID))()
 	defer s.bus.Watch(bus.AccountTopic(ss.dev.AccountID))()
+	// Runs after the session left the hub: envelopes it was handed and
+	// never acked wait in the mailbox, so the device is woken for them.
+	defer func() {
+		if s.waker != nil && ss.unacked() > 0 {
+			s.waker.Queued(ss.dev.AccountID, ss.dev.DeviceID)
+		}
+	}()
 	s.hub.add(ss.conn)
 	defer s.hub.remove(ss.conn)
 	s.m.Connections.Inc()
@@ -207,6 +216,19 @@ func (ss *session) inflightLen() int {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return len(ss.inflight)
+}
+
+// unacked counts envelopes written to the device that it has not acked.
+func (ss *session) unacked() int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	n := 0
+	for id := range ss.inflight {
+		if _, ok := ss.acking[id]; !ok {
+			n++
+		}
+	}
+	return n
 }
 
 // deliverLoop sends the mailbox in order, keeping at most Window unacked,
@@ -382,11 +404,16 @@ func (ss *session) ack(id string) error {
 		return errBadAckID
 	}
 	k := AckKey{AccountID: ss.dev.AccountID, DeviceID: ss.dev.DeviceID, ID: u}
+	ss.mu.Lock()
+	ss.acking[u] = struct{}{}
+	ss.mu.Unlock()
 	done := func(err error) {
+		ss.mu.Lock()
+		delete(ss.acking, u)
 		if err != nil {
+			ss.mu.Unlock()
 			return
 		}
-		ss.mu.Lock()
 		_, was := ss.inflight[u]
 		delete(ss.inflight, u)
 		ss.mu.Unlock()

@@ -134,7 +134,7 @@ func notTokenRune(c rune) bool { return c <= ' ' || c >= 0x7f }
 func checkURL(raw, field string) error {
 	u, err := url.Parse(raw)
 	if err != nil || len(raw) > maxURL || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return bad("%s must be an absolute https URL of at most %d bytes", field, maxURL)
+		return bad("%s must be an absolute http(s) URL without user info, of at most %d bytes", field, maxURL)
 	}
 	return nil
 }
