@@ -46,7 +46,7 @@ type session struct {
 	mu        sync.Mutex // guards the following fields
 	inflight  map[uuid.UUID]struct{}
 	acking    map[uuid.UUID]struct{} // acked by the device, deletion not yet committed
-	following map[string]func() // followed account -> its unwatch
+	following map[string]func()      // followed account -> its unwatch
 
 	// busy is held while a client frame is handled, so that the close
 	// handshake waits for in-flight sends to be answered.
