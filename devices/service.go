@@ -358,6 +358,12 @@ func (s *Service) Remove(ctx context.Context, dev auth.Device, target uint32) er
 	return nil
 }
 
+// Expire removes a linked device that retention found inactive, as if
+// the account's primary had removed it.
+func (s *Service) Expire(ctx context.Context, account string, device uint32) error {
+	return s.Remove(ctx, auth.Device{AccountID: account, DeviceID: auth.PrimaryDeviceID}, device)
+}
+
 // Lookup returns the account id registered for number.
 func (s *Service) Lookup(ctx context.Context, dev auth.Device, number string) (string, error) {
 	if ok, wait := s.directory.Allow(dev.AccountID); !ok {

@@ -17,6 +17,10 @@ type Hooks struct {
 	DeleteAttachments func(ctx context.Context, account string) (int64, error)
 	// Disconnect closes the account's device connections on every node.
 	Disconnect func(ctx context.Context, account string)
+	// ExpireDevice removes an inactive linked device.
+	ExpireDevice func(ctx context.Context, account string, device uint32) error
+	// Retained counts what retention deleted, by kind (metrics).
+	Retained func(kind string, n int64)
 }
 
 // Receipt is the proof of an erasure, kept in the audit log.

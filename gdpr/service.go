@@ -27,10 +27,21 @@ type Config struct {
 	// RequestDue is how long a data-subject request may take (GDPR Art.
 	// 12(3): one month).
 	RequestDue time.Duration
+	// Retention: accounts and linked devices inactive this long are
+	// erased and removed; audit entries older than Audit are deleted.
+	// 0 keeps them.
+	AccountRetention, DeviceRetention, AuditRetention time.Duration
+	RetentionInterval                                 time.Duration
+	// Clock is the service's time (nil: time.Now); tests move it.
+	Clock func() time.Time
 }
 
-// Defaults: 30 days to answer.
-func Defaults() Config { return Config{RequestDue: 30 * 24 * time.Hour} }
+// Defaults: 30 days to answer; inactive accounts erased after a year and
+// linked devices removed after 180 days; audit kept three years.
+func Defaults() Config {
+	return Config{RequestDue: 30 * 24 * time.Hour, AccountRetention: 365 * 24 * time.Hour, DeviceRetention: 180 * 24 * time.Hour,
+		AuditRetention: 3 * 365 * 24 * time.Hour, RetentionInterval: time.Hour}
+}
 
 // Service runs tokens, requests and the audit log.
 type Service struct {
@@ -44,7 +55,10 @@ type Service struct {
 
 // New wires a Service.
 func New(cfg Config, store Store, log *slog.Logger) *Service {
-	return &Service{cfg: cfg, store: store, log: log, now: time.Now}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	return &Service{cfg: cfg, store: store, log: log, now: cfg.Clock}
 }
 
 // tokenPrefix starts every admin token, so a leaked one is recognisable
@@ -141,9 +155,17 @@ func (s *Service) auditAs(ctx context.Context, actor, action, subject string, de
 }
 
 // Verify walks the whole audit log and checks its chain; it returns how
-// many entries verified, and a *ChainError where it breaks.
+// many entries verified, and a *ChainError where it breaks. After
+// retention pruned the oldest entries, the chain starts at the first one
+// left, whose own predecessor is gone.
 func (s *Service) Verify(ctx context.Context) (int64, error) {
 	var v verifier
+	first, err := s.store.AuditLog(ctx, "", 0, 1)
+	if err != nil || len(first) == 0 {
+		return 0, err
+	}
+	v.seq, v.prev = first[0].Seq-1, first[0].Prev
+	start := v.seq
 	for {
 		page, err := s.store.AuditLog(ctx, "", v.seq, 1000)
 		if err != nil {
@@ -151,11 +173,11 @@ func (s *Service) Verify(ctx context.Context) (int64, error) {
 		}
 		for i := range page {
 			if err := v.next(&page[i]); err != nil {
-				return v.seq, err
+				return v.seq - start, err
 			}
 		}
 		if len(page) < 1000 {
-			return v.seq, nil
+			return v.seq - start, nil
 		}
 	}
 }

@@ -96,4 +96,20 @@ type AccountStore interface {
 	// pseudonym) and the erasure record. It returns the rows it deleted
 	// by table; for an account already gone it only ends the record.
 	EraseAccount(ctx context.Context, account, pseudonym string) (map[string]int64, error)
+
+	// InactiveAccounts lists up to limit accounts with no activity (last
+	// seen, or creation when never seen) before cutoff.
+	InactiveAccounts(ctx context.Context, cutoff time.Time, limit int) ([]string, error)
+	// InactiveDevices lists up to limit linked (not primary) devices
+	// whose last-seen day is before cutoff.
+	InactiveDevices(ctx context.Context, cutoff time.Time, limit int) ([]DeviceRef, error)
+	// PruneAudit deletes audit entries older than cutoff, oldest first,
+	// and returns how many.
+	PruneAudit(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+// DeviceRef names one device.
+type DeviceRef struct {
+	Account string
+	Device  uint32
 }

@@ -137,6 +137,9 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.StringVar(&cfg.Attachments.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (MinIO, Ceph, R2, ...); empty: AWS")
 	fs.BoolVar(&cfg.Attachments.S3.PathStyle, "s3-path-style", false, "address the bucket in the path, not the host name (most S3-compatible stores)")
 	fs.StringVar(&cfg.Attachments.S3.Prefix, "s3-prefix", "", "prefix of every attachment's object key")
+	fs.DurationVar(&cfg.GDPR.AccountRetention, "retention-account", cfg.GDPR.AccountRetention, "erase accounts inactive this long (0: keep)")
+	fs.DurationVar(&cfg.GDPR.DeviceRetention, "retention-device", cfg.GDPR.DeviceRetention, "remove linked devices inactive this long (0: keep)")
+	fs.DurationVar(&cfg.GDPR.AuditRetention, "retention-audit", cfg.GDPR.AuditRetention, "delete audit log entries older than this (0: keep)")
 	fs.DurationVar(&cfg.Push.WakeInterval, "push-interval", cfg.Push.WakeInterval, "least time between two wake-up pushes to a device that has not connected in between")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 }

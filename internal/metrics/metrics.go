@@ -42,6 +42,9 @@ type Metrics struct {
 	// Push counts wake-ups by provider and outcome: sent, retried, gone,
 	// failed, disabled, dropped (queue full; provider "").
 	Push *prometheus.CounterVec
+	// Retained counts what retention deleted: accounts, devices,
+	// audit_entries.
+	Retained *prometheus.CounterVec
 }
 
 // New makes the collectors on a fresh registry, with Go runtime and process
@@ -71,7 +74,8 @@ func New() *Metrics {
 	m.Attachments = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_attachments_total", Help: "Attachment events: created, completed, size_mismatch, expired, deleted."}, []string{"event"})
 	m.AttachmentBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_attachment_bytes_total", Help: "Ciphertext bytes of completed attachment uploads."})
 	m.Push = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_push_total", Help: "Wake-up pushes by provider and outcome (sent, retried, gone, failed, disabled, dropped)."}, []string{"provider", "outcome"})
-	for _, c := range []prometheus.Collector{m.Push, m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
+	m.Retained = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_retention_deleted_total", Help: "What the retention sweeper deleted: accounts (erased), devices (inactive linked devices), audit_entries."}, []string{"kind"})
+	for _, c := range []prometheus.Collector{m.Retained, m.Push, m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
 		m.DeliverLatency, m.StoreLatency, m.BatchSize, m.RateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

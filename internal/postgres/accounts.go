@@ -219,3 +219,50 @@ func (s *Store) EraseAccount(ctx context.Context, account, pseudonym string) (ma
 }
 
 var _ gdpr.AccountStore = (*Store)(nil)
+
+// InactiveAccounts implements gdpr.AccountStore.
+func (s *Store) InactiveAccounts(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	var out []string
+	err := s.each(ctx, `SELECT account_id::text FROM accounts WHERE greatest(last_seen, created) < $1 LIMIT $2`, []any{cutoff.Unix(), limit},
+		func(rows pgx.Rows) error {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				return err
+			}
+			out = append(out, a)
+			return nil
+		})
+	return out, err
+}
+
+// InactiveDevices implements gdpr.AccountStore.
+func (s *Store) InactiveDevices(ctx context.Context, cutoff time.Time, limit int) ([]gdpr.DeviceRef, error) {
+	var out []gdpr.DeviceRef
+	err := s.each(ctx, `SELECT account_id::text, device_id FROM devices WHERE device_id > 1 AND last_seen_day < $1 LIMIT $2`, []any{cutoff.Unix(), limit},
+		func(rows pgx.Rows) error {
+			var d gdpr.DeviceRef
+			var id int32
+			if err := rows.Scan(&d.Account, &id); err != nil {
+				return err
+			}
+			d.Device = uint32(id)
+			out = append(out, d)
+			return nil
+		})
+	return out, err
+}
+
+// PruneAudit implements gdpr.AccountStore. Entries go oldest first under
+// the append lock, so the log stays a contiguous chain.
+func (s *Store) PruneAudit(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLock); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM audit_log WHERE seq <= (SELECT coalesce(max(seq), 0) FROM audit_log WHERE at < $1)`, cutoff.UnixMilli())
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}

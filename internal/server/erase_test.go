@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -236,4 +238,57 @@ func TestExportAndErase(t *testing.T) {
 			t.Errorf("carol is still in: %s", strings.Join(found, ", "))
 		}
 	})
+}
+
+// TestRetention: linked devices and accounts inactive past their limits
+// go, old audit entries are pruned, and the chain left still verifies.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	day := int64(24 * time.Hour)
+	n := testkit.Start(t, "", func(c *server.Config) {
+		c.GDPR.Clock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	alice := n.Register(t)
+	alice2 := n.Link(t, alice, 2)
+	if err := n.Node.GDPR.Audit(t.Context(), "system", "test", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	retain := func() map[string]int64 {
+		t.Helper()
+		got, err := n.Node.GDPR.Retain(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	equal(t, "nothing due today", fmt.Sprint(retain()), "map[audit_entries:0]")
+
+	skew.Store(200 * day)
+	equal(t, "after 200 days", fmt.Sprint(retain()), "map[audit_entries:0 devices:1]")
+	n.Expect(t, alice2, "GET", "/v1/devices", nil, http.StatusUnauthorized, api.CodeUnauthorized)
+
+	skew.Store(400 * day)
+	equal(t, "after 400 days", fmt.Sprint(retain()), "map[accounts:1 audit_entries:0]")
+	if found := traces(t, n, alice.AccountID, alice.Number); len(found) > 0 {
+		t.Errorf("the expired account is still in: %s", strings.Join(found, ", "))
+	}
+
+	before, err := n.Node.GDPR.Verify(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	skew.Store(4 * 365 * day)
+	if err := n.Node.GDPR.Audit(t.Context(), "system", "later", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Older than three years now: the test entry (day 0) and the device's
+	// expiry (day 200); the erasure (day 400) and the new entry stay.
+	got := retain()
+	equal(t, "audit entries pruned", got["audit_entries"], before-1)
+	after, err := n.Node.GDPR.Verify(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "entries left, still a chain", after, int64(2))
 }

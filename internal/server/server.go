@@ -197,7 +197,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Attachments.Routes(n.Router, n.Devices.Middleware)
 	n.Push.Routes(n.Router, n.Devices.Middleware)
 	n.GDPR = gdpr.New(cfg.GDPR, store, log)
-	n.GDPR.SetAccounts(store, gdpr.Hooks{LeaveGroups: n.Groups.Erased, DeleteAttachments: n.Attachments.DeleteOwned, Disconnect: n.Devices.Erased})
+	n.GDPR.SetAccounts(store, gdpr.Hooks{LeaveGroups: n.Groups.Erased, DeleteAttachments: n.Attachments.DeleteOwned, Disconnect: n.Devices.Erased,
+		ExpireDevice: n.Devices.Expire, Retained: func(kind string, c int64) { n.Metrics.Retained.WithLabelValues(kind).Add(float64(c)) }})
 	n.GDPR.PublicRoutes(n.Router, n.Devices.Middleware)
 	n.AdminRouter = httpx.NewRouter(log)
 	n.GDPR.Routes(n.AdminRouter)
@@ -284,6 +285,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	defer stopSweep()
 	go n.Envelope.RunSweeper(sweepCtx)
 	go n.Attachments.RunSweeper(sweepCtx)
+	go n.GDPR.RunRetention(sweepCtx)
 	go func() {
 		// An erasure a crash interrupted finishes now.
 		if err := n.GDPR.FinishErasures(sweepCtx); err != nil && sweepCtx.Err() == nil {

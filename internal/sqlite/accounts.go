@@ -216,3 +216,44 @@ func (s *Store) EraseAccount(ctx context.Context, account, pseudonym string) (ma
 }
 
 var _ gdpr.AccountStore = (*Store)(nil)
+
+// InactiveAccounts implements gdpr.AccountStore.
+func (s *Store) InactiveAccounts(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	var out []string
+	err := each(ctx, s.r, `SELECT account_id FROM accounts WHERE max(last_seen, created) < ? LIMIT ?`, []any{cutoff.Unix(), limit},
+		func(rows *sql.Rows) error {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				return err
+			}
+			out = append(out, a)
+			return nil
+		})
+	return out, err
+}
+
+// InactiveDevices implements gdpr.AccountStore.
+func (s *Store) InactiveDevices(ctx context.Context, cutoff time.Time, limit int) ([]gdpr.DeviceRef, error) {
+	var out []gdpr.DeviceRef
+	err := each(ctx, s.r, `SELECT account_id, device_id FROM devices WHERE device_id > 1 AND last_seen_day < ? LIMIT ?`, []any{cutoff.Unix(), limit},
+		func(rows *sql.Rows) error {
+			var d gdpr.DeviceRef
+			if err := rows.Scan(&d.Account, &d.Device); err != nil {
+				return err
+			}
+			out = append(out, d)
+			return nil
+		})
+	return out, err
+}
+
+// PruneAudit implements gdpr.AccountStore.
+func (s *Store) PruneAudit(ctx context.Context, cutoff time.Time) (int64, error) {
+	// By seq, up to the last old entry, so the log stays one chain even
+	// if clocks disagreed.
+	res, err := s.w.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= (SELECT coalesce(max(seq), 0) FROM audit_log WHERE at < ?)`, cutoff.UnixMilli())
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return res.RowsAffected()
+}
