@@ -292,3 +292,44 @@ func TestRetention(t *testing.T) {
 	}
 	equal(t, "entries left, still a chain", after, int64(2))
 }
+
+// TestErasureResumesAfterACrash: an erasure recorded but not carried out
+// (the node died right after recording it) finishes when a node starts.
+func TestErasureResumesAfterACrash(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", nil)
+	alice, bob := n.Register(t), n.Register(t)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("x"), bob), http.StatusOK, nil)
+	n.Stop()
+	// What Erase records first, as a crash would leave it.
+	const record = `INSERT INTO erasures (account_id, pseudonym, started) VALUES ($1, 'subj_crashed', 0)`
+	if n.Cfg.DB == "" {
+		db, err := sql.Open("sqlite", filepath.Join(n.DataDir, server.DBFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = db.Exec(strings.Replace(record, "$1", "?", 1), bob.AccountID)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		conn, err := pgx.Connect(t.Context(), n.Cfg.DB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(t.Context(), record, bob.AccountID)
+		conn.Close(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n2 := testkit.StartConfig(t, n.Cfg)
+	testkit.WaitFor(t, "the erasure finished", func() bool { return biStats(t, n2)["erasures"] == 0 })
+	if found := traces(t, n2, bob.AccountID, bob.Number); len(found) > 0 {
+		t.Errorf("bob is still in: %s", strings.Join(found, ", "))
+	}
+	equal(t, "alice stays", biStats(t, n2)["accounts"], int64(1))
+	entries, _ := n2.Node.GDPR.Log(t.Context(), "subj_crashed", 0, 10)
+	equal(t, "receipt under the recorded pseudonym", len(entries) == 1 && entries[0].Action == "erase" && entries[0].Actor == "system", true)
+}
