@@ -26,6 +26,23 @@ Commands:
         remove a device (the primary removes others; a device removes itself).
   whoami
         print this device's account id, device id and number.
+  export [--out FILE]
+        on the primary device: download everything the server holds about
+        the account (schema hush-export/1: account, devices and public
+        keys, waiting messages' metadata, groups, attachment records, push
+        registrations, audit events) into FILE (default
+        HOME/export-YYYY-MM-DD.json), mode 0600, never overwriting a file;
+        print a summary. Each export is recorded in the server's audit log.
+  delete-account [--yes]
+        on the primary device: erase the account on the server at once and
+        for good (devices, keys, waiting messages, group memberships, which
+        the groups are told of, attachments, push registrations); every
+        device's credential stops working and the number may register
+        again. Asks for the account's number to be typed (read from stdin;
+        --yes skips it). Prints the erasure receipt, then removes this
+        home's state (the store: credentials, keys, sessions, contacts,
+        history) so it can register again; downloads/, exports and other
+        files are kept and listed.
   send TO TEXT...
   send --group G TEXT...
         send a text message to TO (a phone number or an account id) or to
