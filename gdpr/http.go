@@ -81,6 +81,7 @@ func (s *Service) Routes(r *httpx.Router) {
 	r.Handle("GET /admin/v1/accounts/{subject}", s.handleAccount, s.Require(RoleCompliance, RoleOperator))
 	r.Handle("GET /admin/v1/accounts/{subject}/export", s.handleExport, compliance)
 	r.Handle("POST /admin/v1/accounts/{subject}/erase", s.handleErase, compliance)
+	s.consoleRoutes(r)
 }
 
 // PublicRoutes registers the account holder's own export and erasure on
