@@ -179,7 +179,7 @@ func cmdDeleteAccount(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if !*yes {
-		if err := confirmDeletion(a, acct); err != nil {
+		if err := confirmDeletion(ctx, a, acct); err != nil {
 			return err
 		}
 	}
@@ -207,13 +207,15 @@ func cmdDeleteAccount(ctx context.Context, a *app, args []string) error {
 }
 
 // confirmDeletion asks the user to type the account's number.
-func confirmDeletion(a *app, acct *store.Account) error {
+func confirmDeletion(ctx context.Context, a *app, acct *store.Account) error {
 	fmt.Fprintf(a.stderr, "This erases the account %s on the server now, for good: its devices, keys, waiting\n"+
 		"messages, group memberships and attachments; and, in this home, its sessions, keys and history.\n"+
 		"Type the account's phone number to confirm: ", acct.Number)
-	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	line, err := readLine(ctx, a.stdin)
 	typed := strings.Join(strings.Fields(line), "") // "+1 555 000 0001" counts
 	switch {
+	case errors.Is(err, context.Canceled):
+		return err
 	case typed == "" && (err == nil || errors.Is(err, io.EOF)):
 		return needInputf("delete-account: not confirmed: type the account's number (%s), or pass --yes; nothing was deleted", acct.Number)
 	case typed == "":
@@ -222,6 +224,27 @@ func confirmDeletion(a *app, acct *store.Account) error {
 		return fmt.Errorf("delete-account: %q is not this account's number; nothing was deleted", printable(typed))
 	}
 	return nil
+}
+
+// readLine reads a line from r, or returns when ctx ends: Ctrl-C at a
+// prompt interrupts the command though the read itself cannot be stopped
+// (the process exits right after, ending it).
+func readLine(ctx context.Context, r io.Reader) (string, error) {
+	type read struct {
+		line string
+		err  error
+	}
+	got := make(chan read, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		got <- read{line, err}
+	}()
+	select {
+	case g := <-got:
+		return g.line, g.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 func printErasure(a *app, rc *client.Erasure, acct *store.Account, home string, w *wiped) error {

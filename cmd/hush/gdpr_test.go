@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/internal/testkit"
 )
 
 // exportJSON is export --json's summary line.
@@ -210,9 +212,9 @@ func fakeHome(t *testing.T, dev uint32) string {
 	return home
 }
 
-// TestFailuresLeaveNoTrace: an export cut short or not JSON leaves no
-// file, and a deletion the server did not confirm leaves the home as it
-// was.
+// TestFailuresLeaveNoTrace: an export cut short leaves no file, and a
+// deletion the server did not confirm, or interrupted at its prompt,
+// leaves the home as it was.
 func TestFailuresLeaveNoTrace(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -243,6 +245,22 @@ func TestFailuresLeaveNoTrace(t *testing.T) {
 	r = h("+15550000001\n", "delete-account")
 	assert(t, r.code == exitError && strings.Contains(r.stderr, "boom") && strings.Contains(r.stderr, "this home was left as it was"), "failed deletion: %+v", r)
 	assert(t, slices.Equal(homeFiles(t, home), before), "a failed deletion changed the home: %q", homeFiles(t, home))
+
+	// Ctrl-C at the prompt ends the command though stdin is still open.
+	pr, pw := io.Pipe()
+	defer pw.Close() // ends the read left waiting
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		e := &env{stdin: pr, stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+		done <- report(&errOut, run(ctx, []string{"--server", srv.URL, "--home", home, "delete-account"}, e))
+	}()
+	testkit.WaitFor(t, "the prompt", func() bool { return strings.Contains(errOut.String(), "Type the account's phone number") })
+	cancel()
+	assert(t, <-done == exitError && strings.Contains(errOut.String(), "hush: interrupted"), "interrupted prompt: %q", errOut.String())
+	assert(t, slices.Equal(homeFiles(t, home), before), "an interrupted deletion changed the home: %q", homeFiles(t, home))
+
 	st, err := store.Open(context.Background(), home)
 	noErr(t, err)
 	_, err = st.Account()
