@@ -212,6 +212,9 @@ func confirmDeletion(ctx context.Context, a *app, acct *store.Account) error {
 		"messages, group memberships and attachments; and, in this home, its sessions, keys and history.\n"+
 		"Type the account's phone number to confirm: ", acct.Number)
 	line, err := readLine(ctx, a.stdin)
+	if !a.stdinTTY {
+		fmt.Fprintln(a.stderr) // no echoed Enter ends the prompt's line
+	}
 	typed := strings.Join(strings.Fields(line), "") // "+1 555 000 0001" counts
 	switch {
 	case errors.Is(err, context.Canceled):

@@ -161,7 +161,9 @@ func TestExportAndDeleteAccount(t *testing.T) {
 
 	// --yes and --json, for scripts: bob's receipt names the group he
 	// still had.
-	er := jsonOut[erasureJSON](t, c.run("bob", "delete-account", "--yes", "--json"))
+	r = c.run("bob", "delete-account", "--yes", "--json")
+	er := jsonOut[erasureJSON](t, r)
+	assert(t, strings.Contains(r.stdout, `"kept":[]`), "kept is not a list: %s", r.stdout)
 	assert(t, er.Erased && er.Number == bob && er.Receipt.Subject != "" && !er.Receipt.Erased.IsZero() &&
 		er.Receipt.GroupsLeft == 1 && er.Receipt.AuditSeq > 0 && slices.Contains(er.Removed, store.FileName) && len(er.Kept) == 0,
 		"bob's erasure: %+v", er)

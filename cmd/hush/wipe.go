@@ -42,7 +42,7 @@ const lockFile = "lock"
 // may survive, which only disk encryption covers. The caller holds the
 // home's lock and has closed the store.
 func wipeHome(dir string) (*wiped, error) {
-	w := &wiped{}
+	w := &wiped{removed: []string{}, kept: []string{}} // JSON lists, never null
 	var errs []error
 	remove := func(name string, zero bool) {
 		path := filepath.Join(dir, name)
