@@ -37,6 +37,10 @@ func (s *Service) consoleRoutes(r *httpx.Router) {
 	r.Handle("GET /admin/console", func(w http.ResponseWriter, _ *http.Request) error {
 		return serveConsole(w, "index.html", "text/html; charset=utf-8")
 	})
+	r.Handle("GET /admin/console/{$}", func(w http.ResponseWriter, r *http.Request) error {
+		http.Redirect(w, r, "/admin/console", http.StatusMovedPermanently)
+		return nil
+	})
 	r.Handle("GET /admin/console/{file}", func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("file")
 		ct, ok := consoleTypes[path.Ext(name)]

@@ -46,6 +46,7 @@ func TestConsoleAssets(t *testing.T) {
 		status            int
 	}{
 		{"/admin/console", "text/html; charset=utf-8", http.StatusOK},
+		{"/admin/console/", "text/html; charset=utf-8", http.StatusOK}, // redirected
 		{"/admin/console/console.js", "text/javascript; charset=utf-8", http.StatusOK},
 		{"/admin/console/console.css", "text/css; charset=utf-8", http.StatusOK},
 		{"/admin/console/index.html", "application/json", http.StatusNotFound},
