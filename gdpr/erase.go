@@ -30,7 +30,7 @@ type Receipt struct {
 	Groups      int              `json:"groups_left"`
 	Rows        map[string]int64 `json:"rows_deleted"`
 	Attachments int64            `json:"attachments_deleted"`
-	AuditSeq    int64            `json:"audit_seq"`
+	AuditSeq    int64            `json:"audit_seq,omitempty"` // the receipt's own audit entry
 }
 
 // SetAccounts enables export and erasure.
