@@ -14,6 +14,8 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "test: /usr/bin/chromium is missing (apt-get install chromium); the console's browser test skips" >&2
   fi
 fi
+# Tests that make artefacts (the console's screenshots) keep them here.
+export HUSH_ARTIFACTS="${HUSH_ARTIFACTS:-$PWD/test-artifacts}"
 go test -race -count=1 -timeout 15m ./...
 # The server's API tests again, on PostgreSQL.
 HUSH_TEST_STORE=postgres go test -race -count=1 -timeout 10m ./internal/server/
