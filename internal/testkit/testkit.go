@@ -74,8 +74,14 @@ func (n *Node) Restart(t testing.TB) *Node {
 // StartConfig runs a node with cfg exactly.
 func StartConfig(t testing.TB, cfg server.Config) *Node {
 	t.Helper()
+	return StartLogged(t, cfg, slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// StartLogged runs a node with cfg exactly, logging to h.
+func StartLogged(t testing.TB, cfg server.Config, h slog.Handler) *Node {
+	t.Helper()
 	dataDir := cfg.DataDir
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(h)
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := server.New(ctx, cfg, log)
 	if err != nil {
