@@ -130,7 +130,9 @@ func TestNoSecretInLogsErrorsOrMetrics(t *testing.T) {
 	do(alice, "POST", "/v1/messages", testkit.Send(alice.AccountID, []byte("note to self"), alice2), http.StatusOK, nil)
 	testkit.WaitFor(t, "the wake-up to fail", func() bool { return strings.Contains(logs.String(), "push failed") })
 
-	var vapid struct{ PrivateKey string `json:"private_key"` }
+	var vapid struct {
+		PrivateKey string `json:"private_key"`
+	}
 	b, err := os.ReadFile(filepath.Join(cfg.DataDir, server.VAPIDFile))
 	if err != nil {
 		t.Fatal(err)
