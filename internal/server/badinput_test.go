@@ -24,6 +24,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/testkit"
@@ -1312,8 +1313,14 @@ func TestBadInputUnauthorized(t *testing.T) {
 	n.MustDo(t, alice, "POST", "/v1/groups", api.CreateGroup{Members: []string{bob.AccountID}}, http.StatusCreated, &g)
 	gp := "/v1/groups/" + g.GroupID
 
+	admin, _, err := n.Node.GDPR.CreateToken(t.Context(), "cli", "officer", gdpr.RoleCompliance)
+	if err != nil {
+		t.Fatal(err)
+	}
 	creds := []biCred{
 		{"no credential", nil},
+		{"admin token as bearer", biAuthHeader("Bearer " + admin)},
+		{"admin token as basic password", biBasic(alice.User(), admin)},
 		{"wrong password", biBasic(alice.User(), "wrong")},
 		{"empty password", biBasic(alice.User(), "")},
 		{"password of another device", biBasic(alice.User(), alice2.Password)},
