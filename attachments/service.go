@@ -144,14 +144,23 @@ func (s *Service) Resume(ctx context.Context, dev auth.Device, id string) (*api.
 	if err != nil {
 		return nil, err
 	}
-	parts, err := s.blobs.Parts(ctx, id, rec.UploadID)
+	parts, err := s.storedParts(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return s.upload(ctx, rec, parts)
+}
+
+// storedParts lists the parts of rec's upload the blob store holds.
+func (s *Service) storedParts(ctx context.Context, rec Record) ([]Part, error) {
+	parts, err := s.blobs.Parts(ctx, rec.ID, rec.UploadID)
 	if errors.Is(err, ErrNoUpload) {
 		return nil, errNotFound
 	}
 	if err != nil {
 		return nil, s.blobErr(err)
 	}
-	return s.upload(ctx, rec, parts)
+	return parts, nil
 }
 
 // upload describes rec's parts: those in stored (of the right size) as
@@ -207,12 +216,9 @@ func (s *Service) Complete(ctx context.Context, dev auth.Device, id string) (*ap
 	if err != nil {
 		return nil, err
 	}
-	parts, err := s.blobs.Parts(ctx, id, rec.UploadID)
-	if errors.Is(err, ErrNoUpload) {
-		return nil, errNotFound
-	}
+	parts, err := s.storedParts(ctx, rec)
 	if err != nil {
-		return nil, s.blobErr(err)
+		return nil, err
 	}
 	n := s.partCount(rec.Size)
 	byNum := make([]*Part, n+1)

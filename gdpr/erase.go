@@ -48,11 +48,11 @@ func (s *Service) Export(ctx context.Context, actor, account string) (*Export, e
 		return nil, err
 	}
 	e.Schema, e.Generated = ExportSchema, s.now().UTC()
-	if err := s.Audit(ctx, actor, "export", account, map[string]int{"devices": len(e.Devices), "envelopes": len(e.Envelopes)}); err != nil {
-		return nil, err
-	}
 	p, err := s.store.Pseudonym(ctx, account, newPseudonym)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.auditAs(ctx, actor, "export", p, map[string]int{"devices": len(e.Devices), "envelopes": len(e.Envelopes)}); err != nil {
 		return nil, err
 	}
 	for after := int64(0); ; {

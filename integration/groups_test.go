@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,26 +15,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hushmsg/hush/internal/testkit"
 	_ "modernc.org/sqlite" // to count the server's envelope rows
 )
 
 // lockedBuffer is a buffer a process writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = testkit.SyncBuffer
 
 // jsonField returns a string field of the first JSON line of out.
 func jsonField(t *testing.T, out, field string) string {

@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.mau.fi/libsignal/util/keyhelper"
 	"go.uber.org/goleak"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/testkit"
 )
 
 func assert(t *testing.T, ok bool, format string, args ...any) {
@@ -34,22 +34,7 @@ func noErr(t *testing.T, err error) {
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
 // reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 // result is one in-process run of the CLI.
 type result struct {

@@ -1,16 +1,13 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +17,6 @@ import (
 	"github.com/hushmsg/hush/internal/testkit"
 )
 
-// lockedBuffer is a log sink safe for the node's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestNoSecretInLogsErrorsOrMetrics runs a node through registration by a
 // code, linking, an admin token, an attachment upload, a push registration
 // whose wake-up fails, and wrong credentials, logging everything at debug
@@ -45,7 +24,7 @@ func (l *lockedBuffer) String() string {
 // log, in the error answers and in the metrics.
 func TestNoSecretInLogsErrorsOrMetrics(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs testkit.SyncBuffer
 	cfg := server.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
@@ -140,7 +119,7 @@ func TestNoSecretInLogsErrorsOrMetrics(t *testing.T) {
 	_ = json.Unmarshal(b, &vapid)
 	secrets = append(secrets, vapid.PrivateKey)
 
-	metrics := scrapeMetrics(t, n)
+	metrics := scrape(t, n)
 	for _, s := range secrets {
 		if s == "" {
 			t.Fatal("an empty secret: the test lost track of one")
@@ -160,19 +139,4 @@ func TestNoSecretInLogsErrorsOrMetrics(t *testing.T) {
 	if !strings.Contains(logs.String(), `"level"`) {
 		t.Fatal("nothing was logged: the check would prove nothing")
 	}
-}
-
-func scrapeMetrics(t *testing.T, n *testkit.Node) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(n.DataDir, server.AdminAddrFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get(strings.TrimSpace(string(b)) + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m, _ := io.ReadAll(resp.Body)
-	return string(m)
 }

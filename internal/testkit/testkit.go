@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -420,4 +421,24 @@ func NewWebPushKey(t testing.TB) []byte {
 	k, err := ecdh.P256().GenerateKey(rand.Reader)
 	must(t, err)
 	return k.PublicKey().Bytes()
+}
+
+// SyncBuffer is a bytes.Buffer that a process, a command or a node's
+// goroutines write while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
