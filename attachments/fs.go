@@ -244,7 +244,11 @@ func (f *FS) handlePut(w http.ResponseWriter, r *http.Request) error {
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
+	httpx.ExtendBodyDeadline(w, size)
 	got, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r.Body, size+1))
+	if httpx.IsTimeout(err) {
+		return httpx.BodyTimeout()
+	}
 	if err != nil {
 		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "part %s: body ended early", n)
 	}

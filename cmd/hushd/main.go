@@ -103,6 +103,7 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address for /metrics and /debug/pprof (loopback or a private network; empty: off)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "how long a request's headers and body may take to arrive (upload parts get more by size)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a drain may take on SIGTERM")
 	fs.StringVar(logFormat, "log-format", *logFormat, "log format: text or json")
 	fs.StringVar(testNumbers, "test-numbers", "", "test numbers with fixed codes, e.g. +15550000001=111111,+15550000002=222222 or a range +15550000000..+15550099999=424242 (no SMS is sent for them)")

@@ -36,6 +36,7 @@ const (
 	CodeStaleDevices      = "stale_devices"      // 410: registration id does not match
 	CodePayloadTooLarge   = "payload_too_large"  // 413
 	CodeSizeMismatch      = "size_mismatch"      // 400: uploaded bytes differ from the declared size
+	CodeTimeout           = "timeout"            // 408: the request body did not arrive in time
 	CodeUnsupportedMedia  = "unsupported_media"  // 415: body is not application/json
 	CodeBadSignature      = "bad_signature"      // 422: prekey signature does not verify
 	CodePushUnavailable   = "push_unavailable"   // 400/404: this server does not send that kind of push

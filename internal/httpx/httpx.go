@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,11 +110,40 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
+// MinBodyRate is the slowest a client may send a large body (an upload
+// part): ExtendBodyDeadline allows size/MinBodyRate on top of BodyGrace.
+const (
+	MinBodyRate = 16 << 10 // bytes per second
+	BodyGrace   = 30 * time.Second
+)
+
+// ExtendBodyDeadline gives a request whose body is size bytes
+// BodyGrace + size/MinBodyRate from now to arrive, beyond the server's
+// ReadTimeout, which is sized for small JSON bodies.
+func ExtendBodyDeadline(w http.ResponseWriter, size int64) {
+	d := BodyGrace + time.Duration(size/MinBodyRate)*time.Second
+	// ErrNotSupported (a test recorder) leaves the server's deadline.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+}
+
+// BodyTimeout is the error for a body that did not arrive in time.
+func BodyTimeout() *Error {
+	return Errorf(http.StatusRequestTimeout, api.CodeTimeout, "the request body did not arrive in time")
+}
+
+// IsTimeout reports whether err is a read deadline passing.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 func jsonError(err error) error {
 	var mbe *http.MaxBytesError
 	var ute *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
+	case IsTimeout(err):
+		return BodyTimeout()
 	case errors.As(err, &mbe):
 		return Errorf(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "body larger than %d bytes", mbe.Limit)
 	case errors.Is(err, io.EOF):

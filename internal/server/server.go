@@ -45,6 +45,11 @@ type Config struct {
 	// private network. Empty disables it.
 	AdminListen     string
 	TLSCert, TLSKey string
+	// ReadTimeout bounds reading a whole request, headers and body, so a
+	// client that trickles a body cannot hold a connection open. Upload
+	// parts extend it by their size (httpx.ExtendBodyDeadline); a WebSocket
+	// is not bound by it once upgraded (pings watch it instead).
+	ReadTimeout     time.Duration
 	ShutdownTimeout time.Duration
 
 	Devices     devices.Config
@@ -63,6 +68,7 @@ func Defaults() Config {
 		DataDir:         "hush-data",
 		Listen:          "127.0.0.1:8080",
 		AdminListen:     "127.0.0.1:8081",
+		ReadTimeout:     30 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 		Devices:         devices.Defaults(),
 		Keys:            keys.Defaults(),
@@ -237,6 +243,15 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// headerTimeout bounds reading a request's headers: 10 s, or ReadTimeout
+// when that is shorter.
+func (n *Node) headerTimeout() time.Duration {
+	if rt := n.cfg.ReadTimeout; rt > 0 && rt < 10*time.Second {
+		return rt
+	}
+	return 10 * time.Second
+}
+
 // Serve listens and serves until ctx ends, then drains: readiness fails,
 // devices are told to reconnect, in-flight requests finish, and the store
 // closes, all within ShutdownTimeout.
@@ -254,7 +269,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	scheme := "http"
 	srv := &http.Server{
 		Handler:           n.Router,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: n.headerTimeout(),
+		ReadTimeout:       n.cfg.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
@@ -337,7 +353,7 @@ func (n *Node) serveAdmin() (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", n.AdminRouter)
 	mux.Handle("/", n.Metrics.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: n.headerTimeout(), ReadTimeout: n.cfg.ReadTimeout}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	n.log.Info("admin serving", "url", url)
