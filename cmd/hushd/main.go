@@ -103,6 +103,24 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address for /metrics and /debug/pprof (loopback or a private network; empty: off)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.Func("acme-domain", "serve HTTPS with certificates from an ACME CA for these domains (comma-separated); needs port 443 reachable, or --acme-http on port 80", func(v string) error {
+		cfg.ACME.Domains = nil
+		for d := range strings.SplitSeq(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if d == "" {
+				continue
+			}
+			if strings.ContainsAny(d, ":/ @*") || !strings.Contains(d, ".") {
+				return fmt.Errorf("%q is not a domain name (like chat.example.org)", d)
+			}
+			cfg.ACME.Domains = append(cfg.ACME.Domains, d)
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.ACME.Email, "acme-email", "", "contact address given to the ACME CA for expiry notices (optional)")
+	fs.StringVar(&cfg.ACME.DirectoryURL, "acme-directory", server.LetsEncrypt, "ACME directory URL")
+	fs.StringVar(&cfg.ACME.CacheDir, "acme-cache", "", "directory for the ACME account key and certificates; empty: acme/ in the data directory")
+	fs.StringVar(&cfg.ACME.HTTPListen, "acme-http", "", "address (like :80) that answers ACME HTTP-01 challenges and redirects to https; empty: off")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "how long a request's headers and body may take to arrive (upload parts get more by size)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a drain may take on SIGTERM")
 	fs.StringVar(logFormat, "log-format", *logFormat, "log format: text or json")

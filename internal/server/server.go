@@ -45,6 +45,8 @@ type Config struct {
 	// private network. Empty disables it.
 	AdminListen     string
 	TLSCert, TLSKey string
+	// ACME gets and renews certificates automatically instead of TLSCert.
+	ACME ACMEConfig
 	// ReadTimeout bounds reading a whole request, headers and body, so a
 	// client that trickles a body cannot hold a connection open. Upload
 	// parts extend it by their size (httpx.ExtendBodyDeadline); a WebSocket
@@ -274,14 +276,15 @@ func (n *Node) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
-	if n.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+	tlsCfg, stopACME, err := n.tlsConfig()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopACME()
+	if tlsCfg != nil {
+		srv.TLSConfig = tlsCfg
+		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "https"
 	}
 	url := scheme + "://" + ln.Addr().String()
