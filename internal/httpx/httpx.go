@@ -149,7 +149,7 @@ func jsonError(err error) error {
 	case errors.Is(err, io.EOF):
 		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "empty body")
 	case errors.As(err, &ute):
-		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "field %q: expected %s", ute.Field, ute.Type)
+		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "field %q: expected %s", jsonPath(ute.Field), ute.Type)
 	case errors.As(err, &se):
 		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "malformed JSON at byte %d", se.Offset)
 	case strings.Contains(err.Error(), "illegal base64"):
@@ -157,6 +157,22 @@ func jsonError(err error) error {
 	default:
 		return Errorf(http.StatusBadRequest, api.CodeInvalidJSON, "malformed JSON body")
 	}
+}
+
+// jsonPath drops the Go names of embedded structs from a decoder's field
+// path ("DeviceKeys.registration_id" is "registration_id" on the wire).
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == 0 {
+		return field
+	}
+	return strings.Join(kept, ".")
 }
 
 // ClientAddr is the remote address without the port, for in-memory rate

@@ -93,3 +93,28 @@ func TestRouterErrors(t *testing.T) {
 		}
 	}
 }
+
+// A wrong type in an embedded struct's field names the field as the
+// client wrote it, not the Go struct that holds it.
+func TestDecodeJSONFieldPath(t *testing.T) {
+	type Inner struct {
+		RegistrationID int `json:"registration_id"`
+	}
+	type outer struct {
+		Inner
+		Keys struct {
+			ID int `json:"id"`
+		} `json:"keys"`
+	}
+	for in, want := range map[string]string{
+		`{"registration_id":"x"}`: `"registration_id"`,
+		`{"keys":{"id":"x"}}`:     `"keys.id"`,
+	} {
+		var o outer
+		err := DecodeJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(in)), 1<<10, &o)
+		var he *Error
+		if !errors.As(err, &he) || !strings.Contains(he.Body.Message, want) || strings.Contains(he.Body.Message, "Inner") {
+			t.Errorf("%s: %v, want a message naming %s", in, err, want)
+		}
+	}
+}
