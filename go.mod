@@ -2,6 +2,8 @@ module github.com/hushmsg/hush
 
 go 1.26.8
 
+toolchain go1.26.11
+
 require (
 	cloud.google.com/go/auth v0.18.2
 	firebase.google.com/go/v4 v4.19.0

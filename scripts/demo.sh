@@ -10,6 +10,7 @@
 # and the server log stay there; everything else is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/goenv.sh
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'demo: FAIL: %s\n' "$*" >&2; exit 1; }

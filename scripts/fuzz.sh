@@ -12,6 +12,7 @@
 # finding: it is counted as a flake and does not fail the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/goenv.sh
 t=${FUZZTIME:-30s}
 opts=()
 if [[ -n ${FUZZPARALLEL:-} ]]; then

@@ -2,6 +2,7 @@
 # gofmt drift, go vet and staticcheck; any finding fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/goenv.sh
 tools=$(scripts/tools.sh)
 drift=$(gofmt -l $(git ls-files '*.go' | grep -v '^vendor/') || true)
 if [ -n "$drift" ]; then

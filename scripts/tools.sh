@@ -3,6 +3,7 @@
 # from the Go module proxy, and prints that directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/goenv.sh
 dir="$PWD/bin/tools"
 mkdir -p "$dir"
 install() {

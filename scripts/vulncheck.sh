@@ -16,6 +16,7 @@
 # vulndb commit; older than VULNCHECK_MAX_AGE_DAYS (default 30) warns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/goenv.sh
 tools=$(scripts/tools.sh)
 [ $# -gt 0 ] || set -- ./...
 
