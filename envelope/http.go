@@ -38,6 +38,12 @@ func (s *Service) Connections() int { return s.hub.count() }
 // Shutdown tells every connected device to reconnect elsewhere and waits,
 // until ctx ends, for their sessions to finish.
 func (s *Service) Shutdown(ctx context.Context) {
+	// No session starts after this (so none is added to sessions while it
+	// is waited for); one that started already and joins the hub after
+	// closeAll sees down and closes itself.
+	s.addrMu.Lock()
+	s.down = true
+	s.addrMu.Unlock()
 	s.hub.closeAll(wire.CloseShuttingDown, "server shutting down")
 	done := make(chan struct{})
 	go func() { s.sessions.Wait(); close(done) }()

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/bus"
@@ -16,27 +17,49 @@ type deviceKey struct {
 type conn struct {
 	id     string
 	key    deviceKey
-	notify chan struct{} // mailbox has news; capacity 1
-	live   chan []byte   // encoded frames to write as they are (ephemeral, keys_low)
-	direct directQueue   // envelopes handed over directly (see live.go)
+	poked  atomic.Bool // the mailbox has news
+	direct directQueue // envelopes handed over directly (see live.go)
+	wake   func()      // tells the session there is news; never blocks
 	close  func(code int, reason string)
+
+	liveMu sync.Mutex
+	live   [][]byte // encoded frames to write as they are (ephemeral, keys_low); at most liveQueue
 }
 
 // poke marks the mailbox as changed without blocking.
 func (c *conn) poke() {
-	select {
-	case c.notify <- struct{}{}:
-	default:
-	}
+	c.poked.Store(true)
+	c.wake()
 }
 
 // offer queues a live frame, dropping it when the client is far behind:
 // live frames are best-effort by definition.
 func (c *conn) offer(frame []byte) {
-	select {
-	case c.live <- frame:
-	default:
+	c.liveMu.Lock()
+	ok := len(c.live) < liveQueue
+	if ok {
+		c.live = append(c.live, frame)
 	}
+	c.liveMu.Unlock()
+	if ok {
+		c.wake()
+	}
+}
+
+// takeLive returns the oldest queued live frame, or nil.
+func (c *conn) takeLive() []byte {
+	c.liveMu.Lock()
+	defer c.liveMu.Unlock()
+	if len(c.live) == 0 {
+		return nil
+	}
+	f := c.live[0]
+	c.live[0] = nil
+	c.live = c.live[1:]
+	if len(c.live) == 0 {
+		c.live = nil
+	}
+	return f
 }
 
 // hub tracks this node's live connections and routes bus events to them.

@@ -80,8 +80,7 @@ type directQueue struct {
 	mu        sync.Mutex // guards items and storeMode
 	items     []*outbound
 	storeMode bool
-	behind    atomic.Int32  // refused envelopes not yet stored
-	ready     chan struct{} // items has news; capacity 1
+	behind    atomic.Int32 // refused envelopes not yet stored
 }
 
 // front returns the oldest queued envelope, or nil.
@@ -217,17 +216,15 @@ func (s *Service) offer(c *conn, o *outbound) bool {
 	o.local = c
 	q := &c.direct
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if !q.storeMode && len(q.items) < s.cfg.DirectQueue {
 		o.direct = true
 		s.live.add(o) // before the session can see it, so its ack finds it
 		q.items = append(q.items, o)
-		select {
-		case q.ready <- struct{}{}:
-		default:
-		}
+		q.mu.Unlock()
+		c.wake()
 		return true
 	}
+	defer q.mu.Unlock()
 	var batch []*outbound
 	if !q.storeMode {
 		// The session is far behind: what it holds goes to the store

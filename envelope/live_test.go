@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -235,4 +236,40 @@ func TestStoreModeKeepsOrderWhileInsertsAreSlow(t *testing.T) {
 	if !slices.Equal(got, []string{"B", "C", "D"}) {
 		t.Fatalf("delivered %q, want B C D", got)
 	}
+}
+
+// An idle session holds no deliverer goroutine; what arrives (an envelope
+// handed over directly, a live frame, room in the window) starts one,
+// which ends once it has delivered.
+func TestDelivererRunsOnlyWhileThereIsWork(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Window = 1 })
+	delivering := func() bool {
+		buf := make([]byte, 1<<20)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "envelope.(*session).deliverer")
+	}
+	idle := func() { waitFor(t, "no deliverer", func() bool { return !delivering() }) }
+	c := r.connect()
+	idle()
+	answeredA := r.send("A")
+	fa := r.read(c)
+	if string(fa.Envelope.Content) != "A" {
+		t.Fatalf("got %q, want A", fa.Envelope.Content)
+	}
+	r.send("B") // waits for room in the window
+	idle()
+	r.ack(c, fa) // room: B goes out
+	if err := <-answeredA; err != nil {
+		t.Fatal(err)
+	}
+	fb := r.read(c)
+	if string(fb.Envelope.Content) != "B" {
+		t.Fatalf("got %q, want B", fb.Envelope.Content)
+	}
+	idle()
+	live, _ := wire.Encode(&wire.Frame{Type: wire.TypeQueueEmpty})
+	_ = r.bus.Publish(t.Context(), bus.Event{Kind: bus.Ephemeral, Account: account, Device: 1, Payload: live})
+	if f := r.read(c); f.Type != wire.TypeQueueEmpty {
+		t.Fatalf("got %s, want the live frame", f.Type)
+	}
+	idle()
 }

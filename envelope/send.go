@@ -175,8 +175,9 @@ type Service struct {
 
 	sends *ratelimit.Keyed
 
-	addrMu sync.Mutex // guards addrs
+	addrMu sync.Mutex // guards addrs and down
 	addrs  map[string]int
+	down   bool // Shutdown has begun: no new sessions
 
 	inserts *batcher[*outbound] // group commit of sends
 	live    liveSet             // envelopes handed to local sessions, not yet stored

@@ -1,10 +1,14 @@
 package envelope
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -25,28 +29,55 @@ const (
 	storeRetry   = time.Second // pause before fetching again from a store that is away
 	ackRetries   = 15          // how many pauses an ack waits out before giving up
 	liveQueue    = 16          // live frames (ephemeral, keys_low) waiting for a session to take them
+
+	// A socket's read and write buffers, which it keeps for its lifetime.
+	// Larger frames are read and written past them, straight to and from
+	// the connection.
+	readBuffer  = 512
+	writeBuffer = 1024
 )
 
-// session is one device's live WebSocket: a reader that takes acks and
-// sends, and a deliverer that walks the mailbox by position.
+// session is one device's live WebSocket. An idle session holds one
+// goroutine, its reader, which takes acks and sends; a deliverer, which
+// walks the mailbox by position, runs only while there is something to
+// deliver (see kick).
 type session struct {
 	s      *Service
 	ws     *websocket.Conn
 	dev    auth.Device
 	conn   *conn
+	ctx    context.Context    // the session; cancel ends it
 	cancel context.CancelFunc // ends the session (not the socket I/O)
 	io     context.Context    // socket I/O; outlives cancel until the close handshake
+	endIO  context.CancelFunc
+	addr   string // the client's, counted in Service.addrs
+	// Undo start.
+	unwatchDevice, unwatchAccount, stopPinger func()
+
+	readDone chan struct{} // closed when the reader returns
 
 	closeOnce sync.Once
 	closeCode websocket.StatusCode
 	closeWhy  string
 
-	space chan struct{} // an ack freed room in the window; capacity 1
-
 	mu        sync.Mutex // guards the following fields
 	inflight  map[uuid.UUID]struct{}
 	acking    map[uuid.UUID]struct{} // acked by the device, deletion not yet committed
 	following map[string]func()      // followed account -> its unwatch
+
+	// The deliverer's schedule, guarded by dmu: running while a deliverer
+	// goroutine exists (or before delivery starts); again when there was
+	// news since it last looked; stopped once the session ends.
+	dmu        sync.Mutex
+	running    bool
+	again      bool
+	stopped    bool
+	delivering sync.WaitGroup
+
+	// The deliverer's own state; only the running deliverer touches it.
+	cursor         int64 // position of the last envelope fetched
+	dirty          bool  // the store may hold envelopes not yet delivered
+	queueEmptySent bool
 
 	// busy is held while a client frame is handled, so that the close
 	// handshake waits for in-flight sends to be answered.
@@ -62,16 +93,17 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	addr := httpx.ClientAddr(r)
-	if !s.takeConn(addr) {
-		return httpx.Errorf(http.StatusTooManyRequests, api.CodeRateLimited, "too many connections from this address")
+	if err := s.takeConn(addr); err != nil {
+		return err
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	ws, err := websocket.Accept(upgrader{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.releaseConn(addr)
+		s.sessions.Done()
 		return nil // Accept answered the client already
 	}
 	ws.SetReadLimit(wire.MaxFrameSize)
-	// The session lives as long as the socket, in a goroutine of its own:
+	// The session lives as long as the socket, in its reader's goroutine:
 	// the handler returns, and with it the HTTP server's goroutine, its
 	// deep stack and the request, which an idle socket would otherwise
 	// keep.
@@ -79,42 +111,80 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	ss := &session{
-		s: s, ws: ws, dev: dev, cancel: cancel,
+		s: s, ws: ws, dev: dev, ctx: ctx, cancel: cancel,
+		addr:      addr,
+		readDone:  make(chan struct{}),
 		closeCode: websocket.StatusNormalClosure,
-		space:     make(chan struct{}, 1),
 		sendSlots: make(chan struct{}, s.cfg.MaxSendsInFlight),
 		inflight:  make(map[uuid.UUID]struct{}),
 		acking:    make(map[uuid.UUID]struct{}),
 		following: make(map[string]func()),
+		running:   true, // until start starts delivery
+		dirty:     true, // the store may hold envelopes not yet delivered
 	}
 	ss.conn = &conn{
-		direct: directQueue{ready: make(chan struct{}, 1)},
-		id:     hex.EncodeToString(b),
-		key:    deviceKey{dev.AccountID, dev.DeviceID},
-		notify: make(chan struct{}, 1),
-		live:   make(chan []byte, liveQueue),
-		close:  ss.close,
+		id:    hex.EncodeToString(b),
+		key:   deviceKey{dev.AccountID, dev.DeviceID},
+		wake:  ss.kick,
+		close: ss.close,
 	}
-	s.sessions.Add(1)
-	go func() {
-		defer s.sessions.Done()
-		defer s.releaseConn(addr)
-		defer cancel()
-		ss.run(ctx)
-	}()
+	ss.start()
 	return nil
 }
 
-// takeConn counts a socket from addr unless addr has its maximum.
-func (s *Service) takeConn(addr string) bool {
+// upgrader hands coder/websocket, which takes over the connection through
+// http.Hijacker, buffers of readBuffer and writeBuffer bytes instead of
+// the HTTP server's (4 KiB each), which an idle socket would keep.
+type upgrader struct{ http.ResponseWriter }
+
+func (u upgrader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(u.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Flush(); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	// What the client sent after its request, already in the server's
+	// buffer, is read first: by the connection itself, whatever its user
+	// does with the buffered reader.
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		c = &prefixedConn{Conn: c, r: io.MultiReader(bytes.NewReader(bytes.Clone(b)), c)}
+	}
+	return c, bufio.NewReadWriter(bufio.NewReaderSize(c, readBuffer), bufio.NewWriterSize(c, writeBuffer)), nil
+}
+
+// prefixedConn is a connection whose first bytes were read already.
+type prefixedConn struct {
+	net.Conn
+	r io.Reader // those bytes, then Conn
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// takeConn counts a socket from addr, and its session in sessions, unless
+// addr has its maximum or the service is shutting down.
+func (s *Service) takeConn(addr string) error {
 	s.addrMu.Lock()
 	defer s.addrMu.Unlock()
+	if s.down {
+		return httpx.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "server shutting down")
+	}
 	if s.cfg.MaxConnsPerAddr > 0 && s.addrs[addr] >= s.cfg.MaxConnsPerAddr {
 		s.m.RateLimited.WithLabelValues("connections_per_address").Inc()
-		return false
+		return httpx.Errorf(http.StatusTooManyRequests, api.CodeRateLimited, "too many connections from this address")
 	}
 	s.addrs[addr]++
-	return true
+	s.sessions.Add(1)
+	return nil
+}
+
+func (s *Service) isDown() bool {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.down
 }
 
 func (s *Service) releaseConn(addr string) {
@@ -134,29 +204,23 @@ func (ss *session) close(code int, why string) {
 	ss.cancel()
 }
 
-func (ss *session) run(ctx context.Context) {
-	s := ss.s
+// start sets the session up in the calling goroutine (the HTTP server's,
+// which ends when the handler returns) and leaves the socket to a
+// goroutine of its own, the reader, whose stack stays small; shutdown
+// tears the session down once it ends.
+func (ss *session) start() {
+	s, ctx := ss.s, ss.ctx
 	if s.presence != nil {
-		// Deferred first, so it runs last: once this node no longer
-		// answers for the device, the presence asks the others.
 		s.presence.Connected(ctx, ss.dev.AccountID)
-		defer s.presence.Disconnected(context.WithoutCancel(ctx), ss.dev.AccountID)
 	}
-	defer ss.unfollowAll()
 	// Watch before announcing, so that no event for this device is missed.
-	defer s.bus.Watch(bus.DeviceTopic(ss.dev.AccountID, ss.dev.DeviceID))()
-	defer s.bus.Watch(bus.AccountTopic(ss.dev.AccountID))()
-	// Runs after the session left the hub: envelopes it was handed and
-	// never acked wait in the mailbox, so the device is woken for them.
-	defer func() {
-		if s.waker != nil && ss.unacked() > 0 {
-			s.waker.Queued(ss.dev.AccountID, ss.dev.DeviceID)
-		}
-	}()
+	ss.unwatchDevice = s.bus.Watch(bus.DeviceTopic(ss.dev.AccountID, ss.dev.DeviceID))
+	ss.unwatchAccount = s.bus.Watch(bus.AccountTopic(ss.dev.AccountID))
 	s.hub.add(ss.conn)
-	defer s.hub.remove(ss.conn)
+	if s.isDown() {
+		ss.close(wire.CloseShuttingDown, "server shutting down") // closeAll may have missed it
+	}
 	s.m.Connections.Inc()
-	defer s.m.Connections.Dec()
 	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Connected, Account: ss.dev.AccountID, Device: ss.dev.DeviceID, Conn: ss.conn.id}); err != nil {
 		s.log.WarnContext(ctx, "publish connect", "err", err)
 	}
@@ -165,31 +229,67 @@ func (ss *session) run(ctx context.Context) {
 	}
 	// Socket I/O runs on io, which close() does not cancel: cancelling a
 	// read or write would drop the connection without our close code.
-	io, endIO := context.WithCancel(context.WithoutCancel(ctx))
-	defer endIO()
-	ss.io = io
+	ss.io, ss.endIO = context.WithCancel(context.WithoutCancel(ctx))
+	greeted := true
 	if s.greet != nil {
 		for _, f := range s.greet(ctx, ss.dev) {
 			if ss.write(f) != nil {
-				return
+				greeted = false
+				break
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); ss.readLoop() }()
-	stopPinger := ss.pinger(ctx)
-	defer stopPinger()
-	ss.deliverLoop(ctx)
-	ss.cancel()
+	if greeted {
+		ss.startDelivery()
+		ss.stopPinger = ss.pinger(ctx)
+		go ss.readLoop()
+	} else {
+		ss.cancel()
+		close(ss.readDone)
+	}
+	// Once the session ends, for whatever reason, shutdown closes the
+	// socket and tears the session down, in a goroutine of its own.
+	context.AfterFunc(ctx, ss.shutdown)
+}
+
+// shutdown ends the session: it lets the frame being handled and the
+// sends in flight be answered, stops delivery, closes the socket with the
+// session's close code, waits for the reader to return and undoes start.
+func (ss *session) shutdown() {
+	s, ctx := ss.s, ss.ctx
 	ss.closeOnce.Do(func() {}) // freeze the close code
 	ss.busy.Lock()
 	ss.closing = true
 	ss.busy.Unlock()
 	ss.sends.Wait()
+	ss.dmu.Lock()
+	ss.stopped = true
+	ss.dmu.Unlock()
+	ss.delivering.Wait()
 	_ = ss.ws.Close(ss.closeCode, ss.closeWhy)
-	endIO()
-	wg.Wait()
+	ss.endIO()
+	<-ss.readDone
+	if ss.stopPinger != nil {
+		ss.stopPinger()
+	}
+	// In the reverse order of start.
+	s.m.Connections.Dec()
+	s.hub.remove(ss.conn)
+	// The session has left the hub: envelopes it was handed and never
+	// acked wait in the mailbox, so the device is woken for them.
+	if s.waker != nil && ss.unacked() > 0 {
+		s.waker.Queued(ss.dev.AccountID, ss.dev.DeviceID)
+	}
+	ss.unwatchAccount()
+	ss.unwatchDevice()
+	ss.unfollowAll()
+	if s.presence != nil {
+		// Last: once this node no longer answers for the device, the
+		// presence asks the others.
+		s.presence.Disconnected(context.WithoutCancel(ctx), ss.dev.AccountID)
+	}
+	s.releaseConn(ss.addr)
+	s.sessions.Done()
 }
 
 func (ss *session) write(b []byte) error {
@@ -231,31 +331,89 @@ func (ss *session) unacked() int {
 	return n
 }
 
-// deliverLoop sends the mailbox in order, keeping at most Window unacked,
-// then "queue_empty", then whatever arrives: envelopes handed over directly
-// while the mailbox is caught up, else what a poke says is in the store.
-func (ss *session) deliverLoop(ctx context.Context) {
-	s := ss.s
-	var cursor int64
-	queueEmptySent := false
-	dirty := true // the store may hold envelopes not yet delivered
+// startDelivery starts the first deliverer: the session's greeting has
+// gone out, and news that came before it is taken now.
+func (ss *session) startDelivery() {
+	ss.dmu.Lock()
+	defer ss.dmu.Unlock()
+	if ss.stopped {
+		return
+	}
+	ss.delivering.Add(1)
+	go ss.deliverer()
+}
+
+// kick tells the session there may be something to deliver (news in the
+// mailbox, an envelope or live frame handed over, room in the window). It
+// never blocks: it starts a deliverer unless one is running, which then
+// takes another look before it ends. So an idle session holds no
+// deliverer goroutine.
+func (ss *session) kick() {
+	ss.dmu.Lock()
+	defer ss.dmu.Unlock()
+	if ss.running || ss.stopped {
+		ss.again = true
+		return
+	}
+	ss.running = true
+	ss.delivering.Add(1)
+	go ss.deliverer()
+}
+
+// deliverer delivers until there is nothing left to do, looking again
+// while kicks come in; it ends the session when delivery fails.
+func (ss *session) deliverer() {
+	defer ss.delivering.Done()
+	for {
+		ss.dmu.Lock()
+		ss.again = false
+		ss.dmu.Unlock()
+		ok := ss.deliverAll()
+		ss.dmu.Lock()
+		if ok && ss.again {
+			ss.dmu.Unlock()
+			continue
+		}
+		ss.running = false
+		ss.stopped = ss.stopped || !ok
+		ss.dmu.Unlock()
+		if !ok {
+			ss.cancel()
+		}
+		return
+	}
+}
+
+// deliverAll sends the mailbox in order, keeping at most Window unacked,
+// then "queue_empty", then whatever came since: envelopes handed over
+// directly while the mailbox is caught up, else what a poke says is in the
+// store, and live frames. It returns true when it would have to wait for
+// news, false when the session is over.
+func (ss *session) deliverAll() bool {
+	s, ctx := ss.s, ss.ctx
 	q := &ss.conn.direct
 	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		if ss.conn.poked.Swap(false) {
+			ss.dirty = true
+		}
 		inflight := ss.inflightLen()
 		room := s.cfg.Window - inflight
 		// Refill the window in large steps: a fetch per freed slot would
 		// cost a store round trip per envelope.
-		if dirty && room > 0 && (inflight == 0 || room >= min(fetchBatch, s.cfg.Window/2)) {
+		if ss.dirty && room > 0 && (inflight == 0 || room >= min(fetchBatch, s.cfg.Window/2)) {
 			limit := min(room, fetchBatch)
 			start := time.Now()
-			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, cursor, limit)
+			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, ss.cursor, limit)
 			s.m.Since("fetch", start)
 			if errors.Is(err, httpx.ErrUnavailable) {
 				// The store is away: keep the socket, retry after a pause.
 				s.log.WarnContext(ctx, "fetch mailbox: store unavailable; retrying", "err", err)
 				select {
 				case <-ctx.Done():
-					return
+					return false
 				case <-time.After(storeRetry):
 				}
 				continue
@@ -265,57 +423,50 @@ func (ss *session) deliverLoop(ctx context.Context) {
 					s.log.ErrorContext(ctx, "fetch mailbox", "account", ss.dev.AccountID, "device", ss.dev.DeviceID, "err", err)
 					ss.close(int(websocket.StatusInternalError), "mailbox unavailable; reconnect")
 				}
-				return
+				return false
 			}
 			for i := range batch {
 				e := &batch[i]
-				cursor = e.Seq
+				ss.cursor = e.Seq
 				if err := ss.deliver(e, time.UnixMilli(e.ServerTimestamp)); err != nil {
-					return
+					return false
 				}
 			}
 			if len(batch) == limit {
 				continue
 			}
-			dirty = false
+			ss.dirty = false
 			q.caughtUp()
-			if !queueEmptySent {
+			if !ss.queueEmptySent {
 				if err := ss.writeFrame(&wire.Frame{Type: wire.TypeQueueEmpty}); err != nil {
-					return
+					return false
 				}
-				queueEmptySent = true
+				ss.queueEmptySent = true
 			}
 			continue
 		}
 		// Envelopes handed over directly go out once the store is caught
 		// up; a poke that came first names older envelopes, fetched first.
-		if !dirty && room > 0 {
+		if !ss.dirty && room > 0 {
 			if o := q.front(); o != nil {
-				select {
-				case <-ss.conn.notify:
-					dirty = true
+				if ss.conn.poked.Swap(false) {
+					ss.dirty = true
 					continue
-				default:
 				}
 				q.pop()
 				if err := ss.deliver(&o.env, o.at); err != nil {
-					return
+					return false
 				}
 				continue
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ss.conn.notify:
-			dirty = true
-		case <-ss.space:
-		case <-q.ready:
-		case f := <-ss.conn.live:
+		if f := ss.conn.takeLive(); f != nil {
 			if err := ss.write(f); err != nil {
-				return
+				return false
 			}
+			continue
 		}
+		return true
 	}
 }
 
@@ -346,6 +497,7 @@ func toWire(e *Stored) *wire.Envelope {
 
 // readLoop takes the client's frames until the socket ends.
 func (ss *session) readLoop() {
+	defer close(ss.readDone)
 	defer ss.cancel()
 	for {
 		_, b, err := ss.ws.Read(ss.io)
@@ -418,10 +570,7 @@ func (ss *session) ack(id string) error {
 		delete(ss.inflight, u)
 		ss.mu.Unlock()
 		if was {
-			select {
-			case ss.space <- struct{}{}:
-			default:
-			}
+			ss.kick() // room in the window
 		}
 	}
 	if !ss.s.ackLive(k, done) {

@@ -1,0 +1,97 @@
+package envelope
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/envelope/wire"
+)
+
+// Frames a client sends in the same packet as its upgrade request are in
+// the HTTP server's buffer when the socket takes over the connection with
+// buffers of its own: they are read first, not lost.
+func TestFramesSentWithTheUpgradeRequest(t *testing.T) {
+	r := newRig(t, func(*Config) {})
+	c, err := net.Dial("tcp", r.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	req := "GET /?account=" + account + " HTTP/1.1\r\nHost: hush\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	// Two acks of ids that are not envelope ids: each is answered with
+	// an error frame.
+	ack, _ := wire.Encode(&wire.Frame{Type: wire.TypeAck, ID: "not-an-id"})
+	frame := append([]byte{0x81, 0x80 | byte(len(ack)), 0, 0, 0, 0}, ack...) // masked with a zero key
+	if _, err := c.Write(append(append([]byte(req), frame...), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	errors := 0
+	for errors < 2 {
+		f := readServerFrame(t, br)
+		switch f.Type {
+		case wire.TypeQueueEmpty:
+		case wire.TypeError:
+			if !strings.Contains(f.Error.Message, "not an envelope id") {
+				t.Fatalf("error frame %q", f.Error.Message)
+			}
+			errors++
+		default:
+			t.Fatalf("frame %s", f.Type)
+		}
+	}
+}
+
+// readServerFrame reads the next unfragmented text frame (unmasked, as a
+// server sends them), skipping pings.
+func readServerFrame(t *testing.T, br *bufio.Reader) *wire.Frame {
+	t.Helper()
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var b [2]byte
+			_, _ = io.ReadFull(br, b[:])
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			_, _ = io.ReadFull(br, b[:])
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatal(err)
+		}
+		switch h[0] {
+		case 0x89: // ping
+			continue
+		case 0x81:
+		default:
+			t.Fatalf("frame header %#x", h[0])
+		}
+		f, err := wire.Decode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+}
