@@ -3,6 +3,7 @@ package httpx
 import (
 	"log/slog"
 	"net/http"
+	"path"
 	"slices"
 )
 
@@ -49,7 +50,14 @@ func (r *Router) Patterns() []string {
 
 // ServeHTTP serves the routes; a wrong method on a known path is a 405 with
 // our error body.
+// A path that is not in canonical form ("//", "/./", "/../", a trailing
+// slash) is a 404 too, where ServeMux would redirect: API clients build
+// their paths, and a redirect is no answer they can use.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if p := req.URL.Path; p == "" || p != "/" && path.Clean(p) != p {
+		WriteError(w, req, r.log, Errorf(http.StatusNotFound, "not_found", "no such route"))
+		return
+	}
 	h, pattern := r.mux.Handler(req)
 	if pattern == "" {
 		// The mux answers 404 or 405 itself; render those in our format.
