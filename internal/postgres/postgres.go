@@ -26,6 +26,7 @@ import (
 
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/internal/batch"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/migrate"
 	"github.com/hushmsg/hush/keys"
@@ -36,7 +37,8 @@ var migrations embed.FS
 
 // Store is the PostgreSQL store.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	claims *batch.Batcher[*claimRequest] // group commit of prekey claims
 }
 
 var (
@@ -65,11 +67,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.claims = batch.New(claimBatch, s.flushClaims)
 	return s, nil
 }
 
 // Close closes the pool.
 func (s *Store) Close() error {
+	s.claims.Stop()
 	s.pool.Close()
 	return nil
 }

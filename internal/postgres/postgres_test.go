@@ -30,3 +30,20 @@ func TestMigrateTwice(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestClaimStormTwoNodes runs the claim storm over two stores on one
+// database, as two nodes: their batches run at the same time, so claims of
+// the same device meet in SKIP LOCKED.
+func TestClaimStormTwoNodes(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	var stores []storetest.Store
+	for range 2 {
+		s, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	storetest.ClaimStorm(t, stores...)
+}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/batch"
+	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/keys"
 )
 
@@ -66,83 +70,167 @@ func countPreKeys(ctx context.Context, q queryer, accountID string, deviceID uin
 	return c, mapErr(err)
 }
 
-// ClaimBundles implements keys.Store. The single writer connection makes
-// the claim atomic: no two callers can take the same one-time key.
+// Claims are group-committed (internal/batch): the claims waiting for the
+// single writer run in one transaction, which shares the commit's flush
+// among them. Each claim is two prepared statements whatever the number
+// of devices: one read of the account, its devices, their signed keys and
+// one-time key counts; one delete that takes the lowest one-time key of
+// each kind of each device. The single writer makes a claim atomic: no
+// two claims can take the same one-time key.
+const (
+	claimBatch = 64
+
+	claimSelectSQL = `SELECT a.identity_key, d.device_id, d.registration_id,
+			e.key_id, e.public_key, e.signature, p.key_id, p.public_key, p.signature,
+			(SELECT count(*) FROM one_time_prekeys o WHERE o.account_id = ?1 AND o.device_id = d.device_id AND o.kind = 'ec'),
+			(SELECT count(*) FROM one_time_prekeys o WHERE o.account_id = ?1 AND o.device_id = d.device_id AND o.kind = 'pq')
+		FROM accounts a
+		LEFT JOIN devices d ON d.account_id = a.account_id AND (?2 = 0 OR d.device_id = ?2) AND d.device_id <> ?3
+		LEFT JOIN signed_prekeys e ON e.account_id = d.account_id AND e.device_id = d.device_id AND e.kind = 'ec'
+		LEFT JOIN signed_prekeys p ON p.account_id = d.account_id AND p.device_id = d.device_id AND p.kind = 'pq'
+		WHERE a.account_id = ?1 ORDER BY d.device_id`
+
+	claimDeleteSQL = `DELETE FROM one_time_prekeys WHERE (account_id, device_id, kind, key_id) IN (
+			SELECT ?1, d.device_id, k.kind,
+				(SELECT min(o.key_id) FROM one_time_prekeys o WHERE o.account_id = ?1 AND o.device_id = d.device_id AND o.kind = k.kind)
+			FROM devices d, (SELECT 'ec' AS kind UNION ALL SELECT 'pq') k
+			WHERE d.account_id = ?1 AND (?2 = 0 OR d.device_id = ?2) AND d.device_id <> ?3)
+		RETURNING device_id, kind, key_id, public_key, signature`
+)
+
+// claimRequest is one ClaimBundles call in a batch, and its answer.
+type claimRequest struct {
+	account        string
+	device, except uint32
+	claim          *keys.Claim
+	err            error
+}
+
+// ClaimBundles implements keys.Store.
 func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, except uint32) (*keys.Claim, error) {
-	c := &keys.Claim{Bundle: api.Bundle{AccountID: accountID}}
+	r := &claimRequest{account: accountID, device: deviceID, except: except}
+	if err := s.claims.Do(ctx, r); err != nil {
+		if errors.Is(err, batch.ErrClosed) {
+			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
+		}
+		return nil, err
+	}
+	return r.claim, r.err
+}
+
+// flushClaims runs a batch of claims in one transaction. A claim that fails
+// (other than for an unknown account or device, which writes nothing)
+// takes the transaction with it; the claims are then run one transaction
+// each, so that only it fails.
+func (s *Store) flushClaims(ctx context.Context, reqs []*claimRequest) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT identity_key FROM accounts WHERE account_id = ?`, accountID).Scan(&c.Bundle.IdentityKey); err != nil {
-			return notFound(err, keys.ErrNotFound)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT device_id, registration_id FROM devices
-			WHERE account_id = ?1 AND (?2 = 0 OR device_id = ?2) AND device_id <> ?3 ORDER BY device_id`,
-			accountID, deviceID, except)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var d api.DeviceBundle
-			if err := rows.Scan(&d.DeviceID, &d.RegistrationID); err != nil {
-				rows.Close()
-				return err
+		sel, del := tx.StmtContext(ctx, s.claimSelect), tx.StmtContext(ctx, s.claimDelete)
+		for _, r := range reqs {
+			r.claim, r.err = claimOne(ctx, sel, del, r)
+			if r.err != nil && !errors.Is(r.err, keys.ErrNotFound) {
+				return r.err
 			}
-			c.Bundle.Devices = append(c.Bundle.Devices, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(c.Bundle.Devices) == 0 && deviceID != 0 {
-			return keys.ErrNotFound
-		}
-		for i := range c.Bundle.Devices {
-			left, err := claimDevice(ctx, tx, accountID, &c.Bundle.Devices[i])
-			if err != nil {
-				return err
-			}
-			c.Left = append(c.Left, left)
 		}
 		return nil
 	})
+	if err == nil {
+		return nil
+	}
+	if len(reqs) == 1 {
+		reqs[0].claim, reqs[0].err = nil, err
+		return nil
+	}
+	for _, r := range reqs {
+		r.claim, r.err = nil, nil
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var err error
+			r.claim, err = claimOne(ctx, tx.StmtContext(ctx, s.claimSelect), tx.StmtContext(ctx, s.claimDelete), r)
+			return err
+		})
+		if err != nil {
+			r.claim, r.err = nil, err
+		}
+	}
+	return nil
+}
+
+// claimOne runs one claim inside the batch's transaction.
+func claimOne(ctx context.Context, sel, del *sql.Stmt, r *claimRequest) (*keys.Claim, error) {
+	c := &keys.Claim{Bundle: api.Bundle{AccountID: r.account}}
+	rows, err := sel.QueryContext(ctx, r.account, r.device, r.except)
 	if err != nil {
 		return nil, err
 	}
-	return c, nil
-}
-
-func claimDevice(ctx context.Context, tx *sql.Tx, accountID string, d *api.DeviceBundle) (api.KeyCount, error) {
-	signed := func(kind string, k *api.SignedPreKey) error {
-		return tx.QueryRowContext(ctx, `SELECT key_id, public_key, signature FROM signed_prekeys WHERE account_id = ? AND device_id = ? AND kind = ?`,
-			accountID, d.DeviceID, kind).Scan(&k.KeyID, &k.PublicKey, &k.Signature)
-	}
-	take := func(kind string) (id uint32, pub, sig []byte, err error) {
-		err = tx.QueryRowContext(ctx, `DELETE FROM one_time_prekeys
-			WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3 AND key_id = (
-				SELECT min(key_id) FROM one_time_prekeys WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3)
-			RETURNING key_id, public_key, signature`, accountID, d.DeviceID, kind).Scan(&id, &pub, &sig)
-		return id, pub, sig, err
-	}
-	if err := signed("ec", &d.SignedPreKey); err != nil {
-		return api.KeyCount{}, err
-	}
-	id, pub, _, err := take("ec")
-	switch {
-	case err == nil:
-		d.PreKey = &api.PreKey{KeyID: id, PublicKey: pub}
-	case !errors.Is(err, sql.ErrNoRows):
-		return api.KeyCount{}, err
-	}
-	id, pub, sig, err := take("pq")
-	switch {
-	case err == nil:
-		d.PQPreKey = api.SignedPreKey{KeyID: id, PublicKey: pub, Signature: sig}
-	case errors.Is(err, sql.ErrNoRows):
-		d.PQLastResort = true
-		if err := signed("pq", &d.PQPreKey); err != nil {
-			return api.KeyCount{}, err
+	found, keysLeft := false, false
+	for rows.Next() {
+		found = true
+		var (
+			device, reg                sql.Null[uint32]
+			ecID, pqID                 sql.Null[uint32]
+			ecPub, ecSig, pqPub, pqSig []byte
+			left                       api.KeyCount
+		)
+		if err := rows.Scan(&c.Bundle.IdentityKey, &device, &reg, &ecID, &ecPub, &ecSig, &pqID, &pqPub, &pqSig,
+			&left.PreKeys, &left.PQPreKeys); err != nil {
+			rows.Close()
+			return nil, err
 		}
-	default:
-		return api.KeyCount{}, err
+		if !device.Valid {
+			continue // the account has no such device
+		}
+		if !ecID.Valid || !pqID.Valid {
+			rows.Close()
+			return nil, fmt.Errorf("device %s.%d has no signed prekey", r.account, device.V)
+		}
+		c.Bundle.Devices = append(c.Bundle.Devices, api.DeviceBundle{
+			DeviceID: device.V, RegistrationID: reg.V,
+			SignedPreKey: api.SignedPreKey{KeyID: ecID.V, PublicKey: ecPub, Signature: ecSig},
+			// The last resort, until a one-time PQ key is taken below.
+			PQPreKey: api.SignedPreKey{KeyID: pqID.V, PublicKey: pqPub, Signature: pqSig}, PQLastResort: true,
+		})
+		c.Left = append(c.Left, left)
+		keysLeft = keysLeft || left.PreKeys > 0 || left.PQPreKeys > 0
 	}
-	return countPreKeys(ctx, tx, accountID, d.DeviceID)
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if !found || len(c.Bundle.Devices) == 0 && r.device != 0 {
+		return nil, keys.ErrNotFound
+	}
+	if !keysLeft {
+		return c, nil
+	}
+	rows, err = del.QueryContext(ctx, r.account, r.device, r.except)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			device, id uint32
+			kind       string
+			pub, sig   []byte
+		)
+		if err := rows.Scan(&device, &kind, &id, &pub, &sig); err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(c.Bundle.Devices, func(d api.DeviceBundle) bool { return d.DeviceID == device })
+		if i < 0 {
+			return nil, fmt.Errorf("claimed a key of device %s.%d, which was not read", r.account, device)
+		}
+		d := &c.Bundle.Devices[i]
+		switch kind {
+		case "ec":
+			d.PreKey = &api.PreKey{KeyID: id, PublicKey: pub}
+			c.Left[i].PreKeys--
+		case "pq":
+			d.PQPreKey, d.PQLastResort = api.SignedPreKey{KeyID: id, PublicKey: pub, Signature: sig}, false
+			c.Left[i].PQPreKeys--
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

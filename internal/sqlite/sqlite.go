@@ -24,6 +24,7 @@ import (
 
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/internal/batch"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/migrate"
 	"github.com/hushmsg/hush/keys"
@@ -41,6 +42,9 @@ type Store struct {
 	// quarter of the relay's CPU.
 	credential, recipients, fetch *sql.Stmt // on r
 	insert, ack                   *sql.Stmt // on w
+	claimSelect, claimDelete      *sql.Stmt // on w
+
+	claims *batch.Batcher[*claimRequest] // group commit of prekey claims
 }
 
 var (
@@ -102,6 +106,8 @@ func (s *Store) prepare(ctx context.Context) error {
 			WHERE EXISTS (SELECT 1 FROM devices WHERE account_id = ?1 AND device_id = ?2)
 			RETURNING seq`},
 		{s.w, &s.ack, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`},
+		{s.w, &s.claimSelect, claimSelectSQL},
+		{s.w, &s.claimDelete, claimDeleteSQL},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -109,12 +115,16 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		*p.dst = st
 	}
+	s.claims = batch.New(claimBatch, s.flushClaims)
 	return nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	for _, st := range []*sql.Stmt{s.credential, s.recipients, s.fetch, s.insert, s.ack} {
+	if s.claims != nil {
+		s.claims.Stop()
+	}
+	for _, st := range []*sql.Stmt{s.credential, s.recipients, s.fetch, s.insert, s.ack, s.claimSelect, s.claimDelete} {
 		if st != nil {
 			st.Close()
 		}

@@ -43,3 +43,20 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("code lost across reopen: %v", err)
 	}
 }
+
+// TestClaimStormTwoStores runs the claim storm over two stores on one
+// file: each store's single writer batches claims, and the two take turns
+// on the file's lock.
+func TestClaimStormTwoStores(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hush.db")
+	var stores []storetest.Store
+	for range 2 {
+		s, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	storetest.ClaimStorm(t, stores...)
+}

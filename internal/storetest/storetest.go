@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ProvisioningCodes", testProvisioningCodes},
 		{"KeysAndClaims", testClaims},
 		{"ConcurrentClaimsNeverShareAKey", testConcurrentClaims},
+		{"ClaimStormMixedDevicesAndMisses", testClaimStorm},
 		{"MailboxOrderAckExpiry", testMailbox},
 		{"InsertSkipsRemovedDevice", testInsertSkipsRemoved},
 		{"SharedPayloadReleasedByLastAck", testSharedPayload},
