@@ -98,9 +98,8 @@ func NewFCM(ctx context.Context, cfg FCMConfig) (*FCM, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	creds, err := credentials.DetectDefault(&credentials.DetectOptions{
+	creds, err := credentials.NewCredentialsFromJSON(credentials.ServiceAccount, js, &credentials.DetectOptions{
 		Scopes:              []string{fcmScope},
-		CredentialsJSON:     js,
 		Client:              base,
 		DisableAsyncRefresh: true, // refresh within the Send that needs it, under its ctx
 	})
