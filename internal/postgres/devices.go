@@ -3,12 +3,16 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/batch"
+	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/storeutil"
 )
 
@@ -125,12 +129,72 @@ func (s *Store) AccountByNumber(ctx context.Context, number string) (string, err
 	return id, notFound(err, devices.ErrNotFound)
 }
 
-// Credential implements devices.Store.
+// Credential implements devices.Store. Every authenticated request reads
+// one, so the reads of concurrent requests are batched (internal/batch)
+// into one statement: one round trip, and one statement for PostgreSQL to
+// run, for all of them. The store still decides every request: nothing is
+// cached.
 func (s *Store) Credential(ctx context.Context, accountID string, deviceID uint32) (devices.Credential, error) {
-	var c devices.Credential
-	err := s.pool.QueryRow(ctx, `SELECT password_hash, last_seen_day FROM devices WHERE account_id = $1 AND device_id = $2`,
-		accountID, deviceID).Scan(&c.PasswordHash, &c.LastSeenDay)
-	return c, notFound(err, devices.ErrNotFound)
+	if _, err := uuid.Parse(accountID); err != nil {
+		return devices.Credential{}, devices.ErrNotFound // not an account id: no such account
+	}
+	r := &credentialRequest{account: accountID, device: deviceID}
+	if err := s.credentials.Do(ctx, r); err != nil {
+		if errors.Is(err, batch.ErrClosed) {
+			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
+		}
+		return devices.Credential{}, err
+	}
+	if !r.found {
+		return devices.Credential{}, devices.ErrNotFound
+	}
+	return r.cred, nil
+}
+
+const credentialBatch = 64
+
+// credentialRequest is one Credential call in a batch, and its answer.
+type credentialRequest struct {
+	account string
+	device  uint32
+	cred    devices.Credential
+	found   bool
+}
+
+func (s *Store) flushCredentials(ctx context.Context, reqs []*credentialRequest) error {
+	if len(reqs) == 1 {
+		r := reqs[0]
+		err := s.pool.QueryRow(ctx, `SELECT password_hash, last_seen_day FROM devices WHERE account_id = $1 AND device_id = $2`,
+			r.account, int64(r.device)).Scan(&r.cred.PasswordHash, &r.cred.LastSeenDay)
+		r.found = err == nil
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return mapErr(err)
+	}
+	accounts, devs := make([]string, len(reqs)), make([]int64, len(reqs))
+	for i, r := range reqs {
+		accounts[i], devs[i] = r.account, int64(r.device)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT k.n, d.password_hash, d.last_seen_day
+		FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS k (account_id, device_id, n)
+		JOIN devices d ON d.account_id = k.account_id AND d.device_id = k.device_id`, accounts, devs)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int64
+		var c devices.Credential
+		if err := rows.Scan(&n, &c.PasswordHash, &c.LastSeenDay); err != nil {
+			return err
+		}
+		if n < 1 || int(n) > len(reqs) {
+			return fmt.Errorf("credential batch: row %d of %d", n, len(reqs))
+		}
+		reqs[n-1].cred, reqs[n-1].found = c, true
+	}
+	return mapErr(rows.Err())
 }
 
 // TouchDevice implements devices.Store.

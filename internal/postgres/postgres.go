@@ -37,8 +37,9 @@ var migrations embed.FS
 
 // Store is the PostgreSQL store.
 type Store struct {
-	pool   *pgxpool.Pool
-	claims *batch.Batcher[*claimRequest] // group commit of prekey claims
+	pool        *pgxpool.Pool
+	claims      *batch.Batcher[*claimRequest]      // group commit of prekey claims
+	credentials *batch.Batcher[*credentialRequest] // batched credential reads
 }
 
 var (
@@ -68,12 +69,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	s.claims = batch.New(claimBatch, s.flushClaims)
+	s.credentials = batch.New(credentialBatch, s.flushCredentials)
 	return s, nil
 }
 
 // Close closes the pool.
 func (s *Store) Close() error {
 	s.claims.Stop()
+	s.credentials.Stop()
 	s.pool.Close()
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/keys"
 )
@@ -167,4 +168,47 @@ func checkClaim(cl *keys.Claim, account string, device, except uint32, devicesN,
 		}
 	}
 	return nil
+}
+
+// testConcurrentCredentials: many credential reads at once, of several
+// devices and of devices that do not exist, each get their own device's
+// credential (however a backend groups them).
+func testConcurrentCredentials(t *testing.T, s Store) {
+	ctx := context.Background()
+	type dev struct {
+		account string
+		device  uint32
+	}
+	hashes := map[dev][]byte{}
+	for range 3 {
+		id := Account(t, s)
+		for d := uint32(2); d <= 3; d++ {
+			nd := newDevice(d)
+			got, err := s.AddDevice(ctx, id, nd, 10)
+			check(t, err)
+			hashes[dev{id, got}] = nd.PasswordHash
+		}
+	}
+	var asks []dev
+	for d := range hashes {
+		asks = append(asks, d, dev{d.account, d.device + 10}, dev{uuid.NewString(), d.device})
+	}
+	var wg sync.WaitGroup
+	for round := range 8 {
+		for i, a := range asks {
+			wg.Go(func() {
+				c, err := s.Credential(ctx, a.account, a.device)
+				want, known := hashes[a]
+				switch {
+				case !known && !errors.Is(err, devices.ErrNotFound):
+					t.Errorf("round %d, read %d: unknown device %v: err = %v", round, i, a, err)
+				case known && err != nil:
+					t.Errorf("round %d, read %d: device %v: %v", round, i, a, err)
+				case known && string(c.PasswordHash) != string(want):
+					t.Errorf("round %d, read %d: device %v got another device's credential", round, i, a)
+				}
+			})
+		}
+	}
+	wg.Wait()
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"KeysAndClaims", testClaims},
 		{"ConcurrentClaimsNeverShareAKey", testConcurrentClaims},
 		{"ClaimStormMixedDevicesAndMisses", testClaimStorm},
+		{"ConcurrentCredentialReads", testConcurrentCredentials},
 		{"MailboxOrderAckExpiry", testMailbox},
 		{"InsertSkipsRemovedDevice", testInsertSkipsRemoved},
 		{"SharedPayloadReleasedByLastAck", testSharedPayload},
