@@ -118,3 +118,27 @@ func TestDecodeJSONFieldPath(t *testing.T) {
 		}
 	}
 }
+
+func TestRouterNonCanonicalPaths(t *testing.T) {
+	r := NewRouter(nil)
+	r.Handle("GET /v1/things/{id}", func(w http.ResponseWriter, req *http.Request) error {
+		_, err := w.Write([]byte(req.PathValue("id")))
+		return err
+	})
+	for target, want := range map[string]int{
+		"/v1/things/a":        200,
+		"/v1/things/..%2Fetc": 200, // one segment, as the mux sees it
+		"/v1/things//a":       404,
+		"//v1/things/a":       404,
+		"/v1/./things/a":      404,
+		"/v1/x/../things/a":   404,
+		"/v1/things/a/":       404, // no such route, and no redirect
+		"/v1/things":          404,
+	} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", target, w.Code, want)
+		}
+	}
+}

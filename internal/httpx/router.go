@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strings"
 )
 
 // HandlerFunc is an HTTP handler that returns its error instead of writing it.
@@ -50,11 +51,12 @@ func (r *Router) Patterns() []string {
 
 // ServeHTTP serves the routes; a wrong method on a known path is a 405 with
 // our error body.
-// A path that is not in canonical form ("//", "/./", "/../", a trailing
-// slash) is a 404 too, where ServeMux would redirect: API clients build
-// their paths, and a redirect is no answer they can use.
+// A path that is not in canonical form ("//", "/./", "/../") is a 404 too,
+// where ServeMux would redirect: API clients build their paths, and a
+// redirect is no answer they can use. Like ServeMux, this looks at the
+// escaped path (an escaped "%2F" stays inside its segment).
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if p := req.URL.Path; p == "" || p != "/" && path.Clean(p) != p {
+	if !canonical(req.URL.EscapedPath()) {
 		WriteError(w, req, r.log, Errorf(http.StatusNotFound, "not_found", "no such route"))
 		return
 	}
@@ -72,6 +74,19 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mux.ServeHTTP(w, req)
+}
+
+// canonical reports whether p is its own clean form, a trailing slash
+// allowed (as ServeMux's cleanPath keeps it).
+func canonical(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if p != "/" && strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c == p
 }
 
 // statusProbe records what a mux-internal handler would answer.
