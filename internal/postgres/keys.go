@@ -110,10 +110,23 @@ const (
 
 // claimRequest is one ClaimBundles call in a batch, and its answer.
 type claimRequest struct {
+	ctx            context.Context // the caller's: a claim it gave up on is not run
 	account        string
 	device, except uint32
 	claim          *keys.Claim
 	err            error
+}
+
+// waiting returns the claims whose callers still wait, answering the
+// others: a claim nobody will read would use up one-time keys for nothing.
+func waiting(reqs []*claimRequest) []*claimRequest {
+	out := make([]*claimRequest, 0, len(reqs))
+	for _, r := range reqs {
+		if r.err = r.ctx.Err(); r.err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // ClaimBundles implements keys.Store.
@@ -121,7 +134,7 @@ func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, ex
 	if _, err := uuid.Parse(accountID); err != nil {
 		return nil, keys.ErrNotFound // not an account id: no such account
 	}
-	r := &claimRequest{account: accountID, device: deviceID, except: except}
+	r := &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except}
 	if err := s.claims.Do(ctx, r); err != nil {
 		if errors.Is(err, batch.ErrClosed) {
 			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
@@ -135,6 +148,7 @@ func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, ex
 // fails it takes the batch with it; the claims are then run one by one, so
 // that only it fails.
 func (s *Store) flushClaims(ctx context.Context, reqs []*claimRequest) error {
+	reqs = waiting(reqs)
 	if len(reqs) > 1 {
 		b := &pgx.Batch{}
 		for _, r := range reqs {

@@ -100,15 +100,28 @@ const (
 
 // claimRequest is one ClaimBundles call in a batch, and its answer.
 type claimRequest struct {
+	ctx            context.Context // the caller's: a claim it gave up on is not run
 	account        string
 	device, except uint32
 	claim          *keys.Claim
 	err            error
 }
 
+// waiting returns the claims whose callers still wait, answering the
+// others: a claim nobody will read would use up one-time keys for nothing.
+func waiting(reqs []*claimRequest) []*claimRequest {
+	out := make([]*claimRequest, 0, len(reqs))
+	for _, r := range reqs {
+		if r.err = r.ctx.Err(); r.err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // ClaimBundles implements keys.Store.
 func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, except uint32) (*keys.Claim, error) {
-	r := &claimRequest{account: accountID, device: deviceID, except: except}
+	r := &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except}
 	if err := s.claims.Do(ctx, r); err != nil {
 		if errors.Is(err, batch.ErrClosed) {
 			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
@@ -123,6 +136,9 @@ func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, ex
 // takes the transaction with it; the claims are then run one transaction
 // each, so that only it fails.
 func (s *Store) flushClaims(ctx context.Context, reqs []*claimRequest) error {
+	if reqs = waiting(reqs); len(reqs) == 0 {
+		return nil
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		sel, del := tx.StmtContext(ctx, s.claimSelect), tx.StmtContext(ctx, s.claimDelete)
 		for _, r := range reqs {

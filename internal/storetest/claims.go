@@ -109,6 +109,12 @@ func ClaimStorm(t *testing.T, stores ...Store) {
 	if t.Failed() {
 		return
 	}
+	// A claim whose caller has given up takes nothing.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := stores[0].ClaimBundles(gone, id, 0, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("claim with an ended context: err = %v", err)
+	}
 	given := map[handed]int{} // (device, kind) -> keys handed out
 	for h, n := range seen {
 		if n != 1 {
