@@ -2,12 +2,14 @@ package storetest
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/hushmsg/hush/envelope"
+	"github.com/hushmsg/hush/internal/api"
 )
 
 // BenchInsertFetchAck measures one envelope's whole life in s: a committed
@@ -69,4 +71,34 @@ func Account(t testing.TB, s Store) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// BenchClaimsParallel measures bundle claims in s alone, as hush-bench
+// bundles makes them: GOMAXPROCS*16 goroutines claiming the bundles of 20
+// accounts in turn (100 one-time keys each, then none).
+func BenchClaimsParallel(b *testing.B, s Store) {
+	ctx := context.Background()
+	var ids []string
+	for range 20 {
+		id := Account(b, s)
+		set := &api.SetKeys{}
+		for k := range uint32(api.MaxPreKeysPerUpload) {
+			set.PreKeys = append(set.PreKeys, api.PreKey{KeyID: k + 1, PublicKey: random(33)})
+		}
+		if err := s.SetKeys(ctx, id, 1, set); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	var next atomic.Int64
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.ClaimBundles(ctx, ids[next.Add(1)%int64(len(ids))], 0, 0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
