@@ -68,44 +68,50 @@ func countPreKeys(ctx context.Context, q queryer, accountID string, deviceID uin
 
 // Claims are group-committed (internal/batch): the claims waiting are sent
 // together, as one pipeline that PostgreSQL runs as one implicit
-// transaction: one round trip and one commit for the batch. Each claim is
-// one statement whatever the number of devices. Its one-time keys are
-// taken with FOR UPDATE SKIP LOCKED, so claims on other nodes take other
-// keys without waiting; every part of the statement reads the same
-// snapshot, so the counts it reads include the keys it takes.
+// transaction: one round trip and one commit for the batch. The batch is
+// split into rounds, a round holding at most one claim per account (the
+// first claims of each account, then the second ones...), and a round is
+// one statement, whatever its number of claims and devices. One-time keys
+// are taken with FOR UPDATE SKIP LOCKED, so claims on other nodes take
+// other keys without waiting; every part of a statement reads the same
+// snapshot, so the counts it reads include the keys it takes, and a round
+// sees what the rounds before it took.
 const (
 	claimBatch = 64
 
-	claimSQL = `WITH d AS (
-			SELECT device_id, registration_id FROM devices
-			WHERE account_id = $1 AND ($2 = 0 OR device_id = $2) AND device_id <> $3),
+	claimSQL = `WITH r AS (
+			SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS r (account_id, device, except_id, n)),
+		d AS (
+			SELECT r.n, v.account_id, v.device_id, v.registration_id
+			FROM r JOIN devices v ON v.account_id = r.account_id
+				AND (r.device = 0 OR v.device_id = r.device) AND v.device_id <> r.except_id),
 		pick AS (
-			SELECT k.device_id, k.kind, k.key_id
+			SELECT k.account_id, k.device_id, k.kind, k.key_id
 			FROM d CROSS JOIN (VALUES ('ec'), ('pq')) AS v (kind)
 			CROSS JOIN LATERAL (
-				SELECT o.device_id, o.kind, o.key_id FROM one_time_prekeys o
-				WHERE o.account_id = $1 AND o.device_id = d.device_id AND o.kind = v.kind
+				SELECT o.account_id, o.device_id, o.kind, o.key_id FROM one_time_prekeys o
+				WHERE o.account_id = d.account_id AND o.device_id = d.device_id AND o.kind = v.kind
 				ORDER BY o.key_id LIMIT 1 FOR UPDATE SKIP LOCKED) k),
 		taken AS (
 			DELETE FROM one_time_prekeys o USING pick p
-			WHERE o.account_id = $1 AND o.device_id = p.device_id AND o.kind = p.kind AND o.key_id = p.key_id
-			RETURNING o.device_id, o.kind, o.key_id, o.public_key, o.signature)
-		SELECT a.identity_key, d.device_id, d.registration_id,
+			WHERE o.account_id = p.account_id AND o.device_id = p.device_id AND o.kind = p.kind AND o.key_id = p.key_id
+			RETURNING o.account_id, o.device_id, o.kind, o.key_id, o.public_key, o.signature)
+		SELECT r.n, a.identity_key, d.device_id, d.registration_id,
 			e.key_id, e.public_key, e.signature,
 			te.key_id, te.public_key,
 			coalesce(tp.key_id, p.key_id), coalesce(tp.public_key, p.public_key), coalesce(tp.signature, p.signature), tp.key_id IS NULL,
 			coalesce(c.ec, 0) - (te.key_id IS NOT NULL)::int, coalesce(c.pq, 0) - (tp.key_id IS NOT NULL)::int
-		FROM accounts a
-		LEFT JOIN d ON true
-		LEFT JOIN signed_prekeys e ON e.account_id = a.account_id AND e.device_id = d.device_id AND e.kind = 'ec'
-		LEFT JOIN signed_prekeys p ON p.account_id = a.account_id AND p.device_id = d.device_id AND p.kind = 'pq'
-		LEFT JOIN taken te ON te.device_id = d.device_id AND te.kind = 'ec'
-		LEFT JOIN taken tp ON tp.device_id = d.device_id AND tp.kind = 'pq'
+		FROM r
+		JOIN accounts a ON a.account_id = r.account_id
+		LEFT JOIN d ON d.n = r.n
+		LEFT JOIN signed_prekeys e ON e.account_id = d.account_id AND e.device_id = d.device_id AND e.kind = 'ec'
+		LEFT JOIN signed_prekeys p ON p.account_id = d.account_id AND p.device_id = d.device_id AND p.kind = 'pq'
+		LEFT JOIN taken te ON te.account_id = d.account_id AND te.device_id = d.device_id AND te.kind = 'ec'
+		LEFT JOIN taken tp ON tp.account_id = d.account_id AND tp.device_id = d.device_id AND tp.kind = 'pq'
 		LEFT JOIN LATERAL (
 			SELECT count(*) FILTER (WHERE o.kind = 'ec') AS ec, count(*) FILTER (WHERE o.kind = 'pq') AS pq
-			FROM one_time_prekeys o WHERE o.account_id = a.account_id AND o.device_id = d.device_id) c ON true
-		WHERE a.account_id = $1
-		ORDER BY d.device_id`
+			FROM one_time_prekeys o WHERE o.account_id = d.account_id AND o.device_id = d.device_id) c ON true
+		ORDER BY r.n, d.device_id`
 )
 
 // claimRequest is one ClaimBundles call in a batch, and its answer.
@@ -151,55 +157,86 @@ func (s *Store) flushClaims(ctx context.Context, reqs []*claimRequest) error {
 	reqs = waiting(reqs)
 	if len(reqs) > 1 {
 		b := &pgx.Batch{}
-		for _, r := range reqs {
-			b.Queue(claimSQL, r.account, int64(r.device), int64(r.except)).Query(func(rows pgx.Rows) error {
-				r.claim, r.err = readClaim(rows, r)
-				if errors.Is(r.err, keys.ErrNotFound) {
-					return nil
-				}
-				return r.err
-			})
+		for _, round := range rounds(reqs) {
+			queueRound(b, round)
 		}
 		if err := s.pool.SendBatch(ctx, b).Close(); err == nil {
 			return nil
 		}
 	}
 	for _, r := range reqs {
-		rows, err := s.pool.Query(ctx, claimSQL, r.account, int64(r.device), int64(r.except))
-		if err != nil {
+		b := &pgx.Batch{}
+		queueRound(b, []*claimRequest{r})
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 			r.claim, r.err = nil, mapErr(err)
-			continue
 		}
-		r.claim, r.err = readClaim(rows, r)
-		r.err = mapErr(r.err)
 	}
 	return nil
 }
 
-// readClaim reads one claim's rows (one per device, or one with no device
-// for an account without the devices asked for).
-func readClaim(rows pgx.Rows, r *claimRequest) (*keys.Claim, error) {
+// rounds splits reqs so that no round claims an account's keys twice.
+func rounds(reqs []*claimRequest) [][]*claimRequest {
+	var out [][]*claimRequest
+	seen := make(map[string]int, len(reqs)) // account -> claims so far
+	for _, r := range reqs {
+		i := seen[r.account]
+		seen[r.account] = i + 1
+		if i == len(out) {
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+// queueRound queues one round's statement, which answers its claims.
+func queueRound(b *pgx.Batch, round []*claimRequest) {
+	accounts, devs, excepts := make([]string, len(round)), make([]int64, len(round)), make([]int64, len(round))
+	for i, r := range round {
+		accounts[i], devs[i], excepts[i] = r.account, int64(r.device), int64(r.except)
+		r.claim, r.err = nil, keys.ErrNotFound // until a row says otherwise
+	}
+	b.Queue(claimSQL, accounts, devs, excepts).Query(func(rows pgx.Rows) error {
+		if err := readRound(rows, round); err != nil {
+			for _, r := range round {
+				r.claim, r.err = nil, err
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// readRound reads a round's rows: for each claim of a known account, one
+// per device, or one with no device if it has none of those asked for.
+func readRound(rows pgx.Rows, round []*claimRequest) error {
 	defer rows.Close()
-	c := &keys.Claim{Bundle: api.Bundle{AccountID: r.account}}
-	found := false
 	for rows.Next() {
-		found = true
 		var (
+			n                             int64
+			identity                      []byte
 			device, reg, ecID, otID, pqID *int64
 			ecPub, ecSig, otPub           []byte
 			pqPub, pqSig                  []byte
 			lastResort                    bool
 			left                          api.KeyCount
 		)
-		if err := rows.Scan(&c.Bundle.IdentityKey, &device, &reg, &ecID, &ecPub, &ecSig, &otID, &otPub,
+		if err := rows.Scan(&n, &identity, &device, &reg, &ecID, &ecPub, &ecSig, &otID, &otPub,
 			&pqID, &pqPub, &pqSig, &lastResort, &left.PreKeys, &left.PQPreKeys); err != nil {
-			return nil, err
+			return err
+		}
+		if n < 1 || int(n) > len(round) {
+			return fmt.Errorf("claim round: row %d of %d", n, len(round))
+		}
+		r := round[n-1]
+		if r.claim == nil {
+			r.claim, r.err = &keys.Claim{Bundle: api.Bundle{AccountID: r.account, IdentityKey: identity}}, nil
 		}
 		if device == nil {
 			continue // the account has no such device
 		}
 		if ecID == nil || pqID == nil {
-			return nil, fmt.Errorf("device %s.%d has no signed prekey", r.account, *device)
+			return fmt.Errorf("device %s.%d has no signed prekey", r.account, *device)
 		}
 		d := api.DeviceBundle{
 			DeviceID: uint32(*device), RegistrationID: uint32(*reg),
@@ -209,14 +246,16 @@ func readClaim(rows pgx.Rows, r *claimRequest) (*keys.Claim, error) {
 		if otID != nil {
 			d.PreKey = &api.PreKey{KeyID: uint32(*otID), PublicKey: otPub}
 		}
-		c.Bundle.Devices = append(c.Bundle.Devices, d)
-		c.Left = append(c.Left, left)
+		r.claim.Bundle.Devices = append(r.claim.Bundle.Devices, d)
+		r.claim.Left = append(r.claim.Left, left)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	if !found || len(c.Bundle.Devices) == 0 && r.device != 0 {
-		return nil, keys.ErrNotFound
+	for _, r := range round {
+		if r.claim != nil && len(r.claim.Bundle.Devices) == 0 && r.device != 0 {
+			r.claim, r.err = nil, keys.ErrNotFound
+		}
 	}
-	return c, nil
+	return nil
 }
