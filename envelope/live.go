@@ -93,14 +93,22 @@ func (q *directQueue) front() *outbound {
 	return q.items[0]
 }
 
-func (q *directQueue) pop() {
+// popIf removes o if it is still the oldest queued envelope, and reports
+// whether it did. Between front and popIf the queue may have switched to
+// store mode (offer found it full) and handed o to the store; then o is
+// delivered from there, in order, and popIf leaves the queue alone.
+func (q *directQueue) popIf(o *outbound) bool {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 || q.items[0] != o {
+		return false
+	}
 	q.items[0] = nil
 	q.items = q.items[1:]
 	if len(q.items) == 0 {
 		q.items = nil
 	}
-	q.mu.Unlock()
+	return true
 }
 
 // caughtUp is called by the session when a fetch found the store drained:

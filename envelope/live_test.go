@@ -273,3 +273,29 @@ func TestDelivererRunsOnlyWhileThereIsWork(t *testing.T) {
 	}
 	idle()
 }
+
+// The deliverer takes the queue's front in two steps (front, then popIf,
+// with the poke check between). If offer switches the queue to store mode
+// in between, the front went to the store: popIf must leave the queue
+// alone (it used to index an emptied slice and crash the process).
+func TestPopIfAfterStoreMode(t *testing.T) {
+	var q directQueue
+	a, b := &outbound{}, &outbound{}
+	q.items = []*outbound{a}
+	if q.front() != a {
+		t.Fatal("front is not the queued envelope")
+	}
+	q.mu.Lock() // what offer does when it finds the queue full
+	q.storeMode, q.items = true, nil
+	q.mu.Unlock()
+	if q.popIf(a) {
+		t.Fatal("popped an envelope the store has taken over")
+	}
+	q.items = []*outbound{b}
+	if q.popIf(a) {
+		t.Fatal("popped another envelope than the front")
+	}
+	if !q.popIf(b) || q.front() != nil {
+		t.Fatal("the front was not popped")
+	}
+}

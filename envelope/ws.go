@@ -453,7 +453,9 @@ func (ss *session) deliverAll() bool {
 					ss.dirty = true
 					continue
 				}
-				q.pop()
+				if !q.popIf(o) {
+					continue // the store has it now
+				}
 				if err := ss.deliver(&o.env, o.at); err != nil {
 					return false
 				}
