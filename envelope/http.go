@@ -59,8 +59,8 @@ func (s *Service) Close() {
 	s.unwatch()
 	// Store what is still held for its ack rather than wait out the hold.
 	s.storeHeld(s.live.all())
-	s.inserts.stop()
-	s.acks.stop()
+	s.inserts.Stop()
+	s.acks.Stop()
 }
 
 // RunSweeper deletes expired envelopes every SweepInterval until ctx ends.

@@ -210,7 +210,7 @@ func (s *Service) route(outs []*outbound) {
 		}
 	}
 	if len(now) > 0 {
-		s.inserts.submit(now, finishAll(now))
+		s.inserts.Submit(now, finishAll(now))
 	}
 	if len(held) > 0 {
 		time.AfterFunc(s.cfg.LiveHold, func() { s.storeHeld(held) })
@@ -253,7 +253,7 @@ func (s *Service) offer(c *conn, o *outbound) bool {
 	batch = append(batch, o)
 	q.behind.Add(int32(len(batch)))
 	// Submitted under the lock: a later refusal must not overtake it.
-	s.inserts.submit(batch, finishAll(batch))
+	s.inserts.Submit(batch, finishAll(batch))
 	return false
 }
 
@@ -269,7 +269,7 @@ func (s *Service) storeHeld(held []*outbound) {
 	}
 	if len(left) > 0 {
 		s.m.HoldExpired.Add(float64(len(left)))
-		s.inserts.submit(left, finishAll(left))
+		s.inserts.Submit(left, finishAll(left))
 	}
 }
 
@@ -315,7 +315,7 @@ func (s *Service) ackLive(k AckKey, then func(error)) bool {
 				then(nil)
 				return
 			}
-			s.acks.submit([]AckKey{k}, then)
+			s.acks.Submit([]AckKey{k}, then)
 		}
 		o.mu.Unlock()
 		return true

@@ -15,6 +15,7 @@ import (
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
+	"github.com/hushmsg/hush/internal/batch"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/metrics"
@@ -179,23 +180,23 @@ type Service struct {
 	addrs  map[string]int
 	down   bool // Shutdown has begun: no new sessions
 
-	inserts *batcher[*outbound] // group commit of sends
-	live    liveSet             // envelopes handed to local sessions, not yet stored
+	inserts *batch.Batcher[*outbound] // group commit of sends
+	live    liveSet                   // envelopes handed to local sessions, not yet stored
 
 	recipients   *recipientCache
-	groupDevices GroupDevices     // nil: no group sends
-	presence     Presence         // nil: no presence
-	waker        Waker            // nil: no wake-ups
-	unwatch      func()           // ends the watch of bus.DevicesTopic
-	acks         *batcher[AckKey] // group commit of acks
+	groupDevices GroupDevices           // nil: no group sends
+	presence     Presence               // nil: no presence
+	waker        Waker                  // nil: no wake-ups
+	unwatch      func()                 // ends the watch of bus.DevicesTopic
+	acks         *batch.Batcher[AckKey] // group commit of acks
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.
 func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics, greet func(context.Context, auth.Device) [][]byte) *Service {
 	s := &Service{cfg: cfg, store: store, bus: b, log: log, m: m, now: time.Now, greet: greet, hub: newHub(),
 		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}, live: liveSet{m: map[AckKey]*outbound{}}}
-	s.inserts = newBatcher(insertBatch, s.flushInserts)
-	s.acks = newBatcher(ackBatch, s.flushAcks)
+	s.inserts = batch.New(insertBatch, s.flushInserts)
+	s.acks = batch.New(ackBatch, s.flushAcks)
 	s.recipients = newRecipientCache(recipientCacheSize)
 	b.Subscribe(func(e bus.Event) bool {
 		switch e.Kind {
@@ -290,7 +291,7 @@ func (a *accepted) answer(ctx context.Context) (*api.SendResult, error) {
 		return a.res, nil
 	}
 	if err := a.w.wait(); err != nil {
-		if errors.Is(err, errClosed) {
+		if errors.Is(err, batch.ErrClosed) {
 			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("store envelopes: %w", err)

@@ -576,7 +576,7 @@ func (ss *session) ack(id string) error {
 		}
 	}
 	if !ss.s.ackLive(k, done) {
-		ss.s.acks.submit([]AckKey{k}, done)
+		ss.s.acks.Submit([]AckKey{k}, done)
 	}
 	return nil
 }
