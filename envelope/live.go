@@ -45,6 +45,7 @@ type outbound struct {
 	stored   bool
 	refused  bool        // counted in local.direct.behind until it is done
 	afterAck func(error) // an ack that arrived while the insert ran
+	seq      int64       // its mailbox position once stored; set before finish
 }
 
 // finish ends o with the outcome of its insert and reports whether this
@@ -315,7 +316,7 @@ func (s *Service) ackLive(k AckKey, then func(error)) bool {
 				then(nil)
 				return
 			}
-			s.acks.Submit([]AckKey{k}, then)
+			s.acks.Submit([]Acked{{AckKey: k, Seq: o.seq}}, then)
 		}
 		o.mu.Unlock()
 		return true

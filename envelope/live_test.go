@@ -29,7 +29,7 @@ type gateStore struct {
 	seq     int64
 	rows    []Stored
 	gate    chan struct{} // while non-nil, Insert waits for it to close
-	acks    []AckKey
+	acks    []Acked
 	insert  int // envelopes inserted
 	waiting int // inserts waiting at the gate
 	fetches int
@@ -51,10 +51,10 @@ func (g *gateStore) Insert(_ context.Context, envs []Stored) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, e := range envs {
+	for i := range envs {
 		g.seq++
-		e.Seq = g.seq
-		g.rows = append(g.rows, e)
+		envs[i].Seq = g.seq
+		g.rows = append(g.rows, envs[i])
 		g.insert++
 	}
 	return nil
@@ -73,11 +73,18 @@ func (g *gateStore) Fetch(_ context.Context, acct string, dev uint32, after int6
 	return out, nil
 }
 
-func (g *gateStore) Ack(_ context.Context, acks []AckKey) error {
+func (g *gateStore) Ack(_ context.Context, acks []Acked) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.acks = append(g.acks, acks...)
-	g.rows = slices.DeleteFunc(g.rows, func(e Stored) bool { return slices.Contains(acks, keyOf(&e)) })
+	// Like a store that finds envelopes by position: one outside its
+	// ack's range stays.
+	g.rows = slices.DeleteFunc(g.rows, func(e Stored) bool {
+		return slices.ContainsFunc(acks, func(a Acked) bool {
+			lo, hi := a.Range()
+			return a.AckKey == keyOf(&e) && lo <= e.Seq && e.Seq <= hi
+		})
+	})
 	return nil
 }
 

@@ -132,7 +132,8 @@ func (s *Service) flushInserts(ctx context.Context, outs []*outbound) error {
 	if err == nil {
 		s.m.Inserted.Add(float64(len(envs)))
 	}
-	for _, o := range take {
+	for i, o := range take {
+		o.seq = envs[i].Seq // before finish, which runs an ack waiting for it
 		if o.direct {
 			s.live.remove(o)
 		}
@@ -144,7 +145,7 @@ func (s *Service) flushInserts(ctx context.Context, outs []*outbound) error {
 // flushAcks deletes a batch of acknowledged envelopes. While the store is
 // away it waits a little and tries again, so that an outage does not leave
 // acknowledged envelopes behind.
-func (s *Service) flushAcks(ctx context.Context, acks []AckKey) error {
+func (s *Service) flushAcks(ctx context.Context, acks []Acked) error {
 	defer s.m.Since("ack", time.Now())
 	s.m.BatchSize.WithLabelValues("ack").Observe(float64(len(acks)))
 	err := s.store.Ack(ctx, acks)
@@ -184,11 +185,11 @@ type Service struct {
 	live    liveSet                   // envelopes handed to local sessions, not yet stored
 
 	recipients   *recipientCache
-	groupDevices GroupDevices           // nil: no group sends
-	presence     Presence               // nil: no presence
-	waker        Waker                  // nil: no wake-ups
-	unwatch      func()                 // ends the watch of bus.DevicesTopic
-	acks         *batch.Batcher[AckKey] // group commit of acks
+	groupDevices GroupDevices          // nil: no group sends
+	presence     Presence              // nil: no presence
+	waker        Waker                 // nil: no wake-ups
+	unwatch      func()                // ends the watch of bus.DevicesTopic
+	acks         *batch.Batcher[Acked] // group commit of acks
 }
 
 // New returns a Service and subscribes it to b. greet may be nil.

@@ -3,6 +3,7 @@ package envelope
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,8 +28,10 @@ type Store interface {
 	// in Seq order.
 	Fetch(ctx context.Context, accountID string, deviceID uint32, after int64, limit int) ([]Stored, error)
 	// Ack deletes each acknowledged envelope from its mailbox, in one
-	// transaction; an unknown id is no error.
-	Ack(ctx context.Context, acks []AckKey) error
+	// transaction; an unknown id is no error. A store may use an ack's
+	// position to find the envelope, so it must be right: an envelope
+	// outside it may be left in place.
+	Ack(ctx context.Context, acks []Acked) error
 	// Count returns how many envelopes wait in all mailboxes.
 	Count(ctx context.Context) (int64, error)
 	// DeleteExpired deletes up to limit envelopes that expired before now
@@ -41,6 +44,27 @@ type AckKey struct {
 	AccountID string
 	DeviceID  uint32
 	ID        uuid.UUID
+}
+
+// Acked is an envelope its device acknowledged, with what its session knows
+// of the envelope's mailbox position: exactly (Seq, for one fetched from
+// the store), or only that it lies past After (one handed over before it
+// was stored: its position, given at insert, is past every envelope the
+// session had fetched). The position lets a store find the envelope by
+// the mailbox's own order, in a range no wider than the session's window,
+// whatever the store believes about the mailbox's size.
+type Acked struct {
+	AckKey
+	Seq   int64 // its position, when known; else 0
+	After int64 // with Seq 0: its position is greater than this
+}
+
+// Range returns the positions the envelope may have, inclusive.
+func (a Acked) Range() (lo, hi int64) {
+	if a.Seq > 0 {
+		return a.Seq, a.Seq
+	}
+	return a.After + 1, math.MaxInt64
 }
 
 // Recipient is one device that can receive envelopes.

@@ -60,8 +60,8 @@ type session struct {
 	closeCode websocket.StatusCode
 	closeWhy  string
 
-	mu        sync.Mutex // guards the following fields
-	inflight  map[uuid.UUID]struct{}
+	mu        sync.Mutex             // guards the following fields
+	inflight  map[uuid.UUID]position // delivered, not yet deleted
 	acking    map[uuid.UUID]struct{} // acked by the device, deletion not yet committed
 	following map[string]func()      // followed account -> its unwatch
 
@@ -116,7 +116,7 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 		readDone:  make(chan struct{}),
 		closeCode: websocket.StatusNormalClosure,
 		sendSlots: make(chan struct{}, s.cfg.MaxSendsInFlight),
-		inflight:  make(map[uuid.UUID]struct{}),
+		inflight:  make(map[uuid.UUID]position),
 		acking:    make(map[uuid.UUID]struct{}),
 		following: make(map[string]func()),
 		running:   true, // until start starts delivery
@@ -312,6 +312,10 @@ func (ss *session) writeFrame(f *wire.Frame) error {
 	return ss.write(b)
 }
 
+// position is what a session knows of where an envelope it delivered sits
+// in the mailbox (see Acked).
+type position struct{ seq, after int64 }
+
 func (ss *session) inflightLen() int {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -477,7 +481,11 @@ func (ss *session) deliverAll() bool {
 func (ss *session) deliver(e *Stored, sent time.Time) error {
 	ss.mu.Lock()
 	_, dup := ss.inflight[e.ID]
-	ss.inflight[e.ID] = struct{}{}
+	if !dup {
+		// One handed over directly has no position yet; the one it gets
+		// is past what this session has fetched.
+		ss.inflight[e.ID] = position{seq: e.Seq, after: ss.cursor}
+	}
 	ss.mu.Unlock()
 	if dup {
 		return nil
@@ -560,6 +568,7 @@ func (ss *session) ack(id string) error {
 	k := AckKey{AccountID: ss.dev.AccountID, DeviceID: ss.dev.DeviceID, ID: u}
 	ss.mu.Lock()
 	ss.acking[u] = struct{}{}
+	pos := ss.inflight[u] // none for an envelope not delivered here: anywhere in the mailbox
 	ss.mu.Unlock()
 	done := func(err error) {
 		ss.mu.Lock()
@@ -576,7 +585,7 @@ func (ss *session) ack(id string) error {
 		}
 	}
 	if !ss.s.ackLive(k, done) {
-		ss.s.acks.Submit([]AckKey{k}, done)
+		ss.s.acks.Submit([]Acked{{AckKey: k, Seq: pos.seq, After: pos.after}}, done)
 	}
 	return nil
 }

@@ -192,7 +192,7 @@ func rawStore(ctx context.Context, t *target, dev client.Credentials, size int, 
 	for range rawWriters {
 		wg.Go(func() {
 			envs := make([]envelope.Stored, rawBatch)
-			acks := make([]envelope.AckKey, rawBatch)
+			acks := make([]envelope.Acked, rawBatch)
 			for runCtx.Err() == nil {
 				now := time.Now()
 				for i := range envs {
@@ -200,11 +200,13 @@ func rawStore(ctx context.Context, t *target, dev client.Credentials, size int, 
 					envs[i] = envelope.Stored{AccountID: dev.AccountID, DeviceID: dev.DeviceID, ID: id,
 						SourceAccount: dev.AccountID, SourceDevice: dev.DeviceID, Type: 2, Content: content,
 						ServerTimestamp: now.UnixMilli(), Expires: now.Add(time.Hour)}
-					acks[i] = envelope.AckKey{AccountID: dev.AccountID, DeviceID: dev.DeviceID, ID: id}
 				}
 				if err := st.Insert(ctx, envs); err != nil {
 					first.CompareAndSwap(nil, &err)
 					return
+				}
+				for i := range envs {
+					acks[i] = envelope.Acked{AckKey: envelope.AckKey{AccountID: dev.AccountID, DeviceID: dev.DeviceID, ID: envs[i].ID}, Seq: envs[i].Seq}
 				}
 				if err := st.Ack(ctx, acks); err != nil {
 					first.CompareAndSwap(nil, &err)

@@ -107,8 +107,9 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 	return out, mapErr(rows.Err())
 }
 
-// Ack implements envelope.Store.
-func (s *Store) Ack(ctx context.Context, acks []envelope.AckKey) error {
+// Ack implements envelope.Store, by id: SQLite looks each one up in the
+// mailbox's unique index on ids, so it needs no position.
+func (s *Store) Ack(ctx context.Context, acks []envelope.Acked) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, s.ack)
 		for _, a := range acks {

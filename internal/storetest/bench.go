@@ -32,7 +32,7 @@ func BenchInsertFetchAck(b *testing.B, s Store) {
 			b.Fatalf("fetch: %v (%d)", err, len(got))
 		}
 		cursor = got[0].Seq
-		if err := s.Ack(ctx, []envelope.AckKey{{AccountID: acct, DeviceID: 1, ID: got[0].ID}}); err != nil {
+		if err := s.Ack(ctx, acked(acct, 1, got[0].ID, got[0].Seq, 0)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,7 +55,7 @@ func BenchInsertAckParallel(b *testing.B, s Store) {
 				b.Error(err)
 				return
 			}
-			if err := s.Ack(ctx, []envelope.AckKey{{AccountID: acct, DeviceID: 1, ID: e[0].ID}}); err != nil {
+			if err := s.Ack(ctx, acked(acct, 1, e[0].ID, e[0].Seq, 0)); err != nil {
 				b.Error(err)
 				return
 			}

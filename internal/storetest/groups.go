@@ -41,7 +41,7 @@ func testSharedPayload(t *testing.T, s Store) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for d := uint32(1); d <= 8; d++ {
-		wg.Go(func() { errs <- s.Ack(ctx, []envelope.AckKey{{AccountID: id, DeviceID: d, ID: msg}}) })
+		wg.Go(func() { errs <- s.Ack(ctx, acked(id, d, msg, 0, 0)) })
 	}
 	wg.Wait()
 	close(errs)

@@ -374,23 +374,31 @@ func testMailbox(t *testing.T, s Store) {
 	equal(t, "resume by position", len(rest), 3)
 	equal(t, "resumed order", rest[0].Content[0], byte(2))
 
-	check(t, s.Ack(ctx, []envelope.AckKey{{AccountID: id, DeviceID: 2, ID: ids[0]}}))
-	check(t, s.Ack(ctx, []envelope.AckKey{{AccountID: id, DeviceID: 2, ID: ids[0]}})) // again: no error
-	check(t, s.Ack(ctx, []envelope.AckKey{{AccountID: id, DeviceID: 1, ID: ids[1]}})) // wrong mailbox: deletes nothing
+	check(t, s.Ack(ctx, acked(id, 2, ids[0], first[0].Seq, 0))) // its position known
+	check(t, s.Ack(ctx, acked(id, 2, ids[0], 0, 0)))            // again, anywhere: no error
+	check(t, s.Ack(ctx, acked(id, 1, ids[1], 0, 0)))            // wrong mailbox: deletes nothing
+	check(t, s.Ack(ctx, acked(id, 2, ids[2], 0, first[1].Seq))) // only known to be past a position
 	all, err := s.Fetch(ctx, id, 2, 0, 10)
 	check(t, err)
-	equal(t, "after ack", len(all), 4)
-	equal(t, "acked one gone", all[0].ID, ids[1])
+	equal(t, "after ack", len(all), 3)
+	equal(t, "acked ones gone", all[0].ID, ids[1])
+	equal(t, "acked ones gone", all[1].ID, ids[3])
 
 	c, err := s.Count(ctx)
 	check(t, err)
-	equal(t, "count before expiry", c, int64(4))
+	equal(t, "count before expiry", c, int64(3))
 	n, err := s.DeleteExpired(ctx, now, 100)
 	check(t, err)
 	equal(t, "expired", n, 1)
 	all, err = s.Fetch(ctx, id, 2, 0, 10)
 	check(t, err)
-	equal(t, "after expiry", len(all), 3)
+	equal(t, "after expiry", len(all), 2)
+}
+
+// acked is one ack of envelope id in mailbox (account, dev), at position seq
+// when it is not 0, else somewhere past after.
+func acked(account string, dev uint32, id uuid.UUID, seq, after int64) []envelope.Acked {
+	return []envelope.Acked{{AckKey: envelope.AckKey{AccountID: account, DeviceID: dev, ID: id}, Seq: seq, After: after}}
 }
 
 func testInsertSkipsRemoved(t *testing.T, s Store) {
