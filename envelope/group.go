@@ -87,8 +87,8 @@ func (s *Service) acceptGroup(ctx context.Context, sender auth.Device, req *api.
 	}
 
 	now := s.now()
-	res := &api.SendResult{ID: uuid.NewString(), ServerTimestamp: now.UnixMilli()}
-	id := uuid.MustParse(res.ID)
+	id := newEnvelopeID()
+	res := &api.SendResult{ID: id.String(), ServerTimestamp: now.UnixMilli()}
 	if req.Ephemeral {
 		for _, r := range req.Recipients {
 			s.publishEphemeral(ctx, sender, res, r.AccountID, r.DeviceID, req.Type, req.Content, req.GroupID)
