@@ -7,9 +7,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -44,6 +46,7 @@ const (
 type session struct {
 	s      *Service
 	ws     *websocket.Conn
+	out    *corkConn // under ws: holds the deliverer's runs of frames
 	dev    auth.Device
 	conn   *conn
 	ctx    context.Context    // the session; cancel ends it
@@ -96,7 +99,8 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 	if err := s.takeConn(addr); err != nil {
 		return err
 	}
-	ws, err := websocket.Accept(upgrader{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	up := &upgrader{ResponseWriter: w}
+	ws, err := websocket.Accept(up, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.releaseConn(addr)
 		s.sessions.Done()
@@ -111,7 +115,7 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	ss := &session{
-		s: s, ws: ws, dev: dev, ctx: ctx, cancel: cancel,
+		s: s, ws: ws, out: up.out, dev: dev, ctx: ctx, cancel: cancel,
 		addr:      addr,
 		readDone:  make(chan struct{}),
 		closeCode: websocket.StatusNormalClosure,
@@ -134,10 +138,14 @@ func (s *Service) handleWebSocket(w http.ResponseWriter, r *http.Request) error 
 
 // upgrader hands coder/websocket, which takes over the connection through
 // http.Hijacker, buffers of readBuffer and writeBuffer bytes instead of
-// the HTTP server's (4 KiB each), which an idle socket would keep.
-type upgrader struct{ http.ResponseWriter }
+// the HTTP server's (4 KiB each), which an idle socket would keep, and a
+// corkConn to write to.
+type upgrader struct {
+	http.ResponseWriter
+	out *corkConn
+}
 
-func (u upgrader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (u *upgrader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(u.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -153,7 +161,81 @@ func (u upgrader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		b, _ := brw.Reader.Peek(n)
 		c = &prefixedConn{Conn: c, r: io.MultiReader(bytes.NewReader(bytes.Clone(b)), c)}
 	}
-	return c, bufio.NewReadWriter(bufio.NewReaderSize(c, readBuffer), bufio.NewWriterSize(c, writeBuffer)), nil
+	u.out = &corkConn{Conn: c}
+	return u.out, bufio.NewReadWriter(bufio.NewReaderSize(u.out, readBuffer), bufio.NewWriterSize(u.out, writeBuffer)), nil
+}
+
+// corkConn is a socket's connection whose writes can be held back and sent
+// together. coder/websocket flushes every frame to the connection; while
+// the deliverer writes a run of frames (a page of the mailbox), the socket
+// is corked, the flushes land in a buffer, and the run goes out in one
+// system call when it is uncorked, or whenever corkLimit bytes are held.
+// Frames other goroutines write meanwhile (answers to sends, pings) go
+// out with the run. The deliverer uncorks before anything that may wait.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex // guards corked and held, and orders writes
+	corked bool
+	held   *[]byte // from corkBuffers while corked
+}
+
+const corkLimit = 64 << 10
+
+var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, corkLimit); return &b }}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	*c.held = append(*c.held, p...)
+	if len(*c.held) >= corkLimit {
+		if err := c.sendHeld(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// cork holds writes until uncork.
+func (c *corkConn) cork() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		c.corked, c.held = true, corkBuffers.Get().(*[]byte)
+	}
+}
+
+// uncork sends what is held, within writeTimeout, and lets writes through.
+func (c *corkConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return nil
+	}
+	err := c.sendHeld()
+	c.corked = false
+	if cap(*c.held) <= 2*corkLimit { // not one grown by a large frame
+		corkBuffers.Put(c.held)
+	}
+	c.held = nil
+	return err
+}
+
+func (c *corkConn) sendHeld() error {
+	if len(*c.held) == 0 {
+		return nil
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.Conn.Write(*c.held)
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	*c.held = (*c.held)[:0]
+	if err != nil {
+		// Part of a frame may have gone out: nothing after it can.
+		c.Conn.Close()
+	}
+	return err
 }
 
 // prefixedConn is a connection whose first bytes were read already.
@@ -295,13 +377,16 @@ func (ss *session) shutdown() {
 func (ss *session) write(b []byte) error {
 	ctx, cancel := context.WithTimeout(ss.io, writeTimeout)
 	defer cancel()
-	if err := ss.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			ss.close(wire.CloseTooSlow, "client too slow")
-		}
-		return err
+	return ss.wrote(ss.ws.Write(ctx, websocket.MessageText, b))
+}
+
+// wrote takes the outcome of a write to the socket: one that timed out
+// ends the session as too slow.
+func (ss *session) wrote(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		ss.close(wire.CloseTooSlow, "client too slow")
 	}
-	return nil
+	return err
 }
 
 func (ss *session) writeFrame(f *wire.Frame) error {
@@ -393,9 +478,18 @@ func (ss *session) deliverer() {
 // directly while the mailbox is caught up, else what a poke says is in the
 // store, and live frames. It returns true when it would have to wait for
 // news, false when the session is over.
-func (ss *session) deliverAll() bool {
+func (ss *session) deliverAll() (ok bool) {
 	s, ctx := ss.s, ss.ctx
 	q := &ss.conn.direct
+	// Frames written in one pass go out together; the socket is uncorked
+	// before the store is asked for more, and at the end.
+	ss.out.cork()
+	defer func() {
+		if err := ss.out.uncork(); err != nil {
+			ss.wrote(err)
+			ok = false
+		}
+	}()
 	for {
 		if ctx.Err() != nil {
 			return false
@@ -409,6 +503,10 @@ func (ss *session) deliverAll() bool {
 		// cost a store round trip per envelope.
 		if ss.dirty && room > 0 && (inflight == 0 || room >= min(fetchBatch, s.cfg.Window/2)) {
 			limit := min(room, fetchBatch)
+			if err := ss.out.uncork(); err != nil {
+				ss.wrote(err)
+				return false
+			}
 			start := time.Now()
 			batch, err := s.store.Fetch(ctx, ss.dev.AccountID, ss.dev.DeviceID, ss.cursor, limit)
 			s.m.Since("fetch", start)
@@ -429,6 +527,7 @@ func (ss *session) deliverAll() bool {
 				}
 				return false
 			}
+			ss.out.cork()
 			for i := range batch {
 				e := &batch[i]
 				ss.cursor = e.Seq
@@ -536,10 +635,21 @@ func (ss *session) handle(b []byte) error {
 	}
 	switch f.Type {
 	case wire.TypeAck:
-		if err := ss.ack(f.ID); err != nil {
-			return ss.writeFrame(errorFrame(api.CodeBadRequest, err.Error()))
+		// Each id on its own: a bad one does not stop the others.
+		ids, bad := f.AckIDs(), 0
+		for _, id := range ids {
+			if ss.ack(id) != nil {
+				bad++
+			}
 		}
-		return nil
+		switch {
+		case bad == 0:
+			return nil
+		case len(ids) == 1:
+			return ss.writeFrame(errorFrame(api.CodeBadRequest, errBadAckID.Error()))
+		default:
+			return ss.writeFrame(errorFrame(api.CodeBadRequest, fmt.Sprintf("ack: %d of %d ids are not envelope ids", bad, len(ids))))
+		}
 	case wire.TypeSend:
 		return ss.send(f, func() (*accepted, error) { return ss.s.accept(ss.io, ss.dev, f.Send) })
 	case wire.TypeGroupSend:

@@ -6,9 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/hushmsg/hush/envelope/wire"
 )
@@ -94,4 +97,61 @@ func readServerFrame(t *testing.T, br *bufio.Reader) *wire.Frame {
 		}
 		return f
 	}
+}
+
+// A backlog of several mailbox pages reaches the device whole and in order
+// (its frames written in corked runs), and one ack frame naming all of
+// them, with a bad id among them, deletes every good one by its position
+// and reports the bad one.
+func TestBacklogAckedInOneFrame(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Window = 1000 }) // all of it in flight at once
+	const n = 250
+	envs := make([]Stored, n)
+	for i := range envs {
+		envs[i] = Stored{AccountID: account, DeviceID: 1, ID: newEnvelopeID(), Type: 1, Content: []byte(strconv.Itoa(i))}
+	}
+	if err := r.store.Insert(t.Context(), envs); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(r.srv.URL, "http")+"?account="+account, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ids := []string{"not-an-id"}
+	for i := range n {
+		f := r.read(c)
+		if f.Type != wire.TypeEnvelope || string(f.Envelope.Content) != strconv.Itoa(i) {
+			t.Fatalf("frame %d: %s %q", i, f.Type, f.Envelope.Content)
+		}
+		ids = append(ids, f.Envelope.ID)
+	}
+	if f := r.read(c); f.Type != wire.TypeQueueEmpty {
+		t.Fatalf("after the backlog: %s", f.Type)
+	}
+	b, _ := wire.Encode(&wire.Frame{Type: wire.TypeAck, IDs: ids})
+	if err := c.Write(t.Context(), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	if f := r.read(c); f.Type != wire.TypeError || f.Error.Message != "ack: 1 of 251 ids are not envelope ids" {
+		t.Fatalf("answer to the ack: %s %+v", f.Type, f.Error)
+	}
+	waitFor(t, "the backlog deleted", func() bool { return r.store.read(func(g *gateStore) int { return len(g.rows) }) == 0 })
+}
+
+// An envelope handed over directly and stored before its ack has no
+// position the session knows; its ack finds it past the session's cursor.
+func TestAckOfDirectEnvelopeStoredFirst(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.LiveHold = time.Millisecond })
+	c := r.connect()
+	answered := r.send("A")
+	f := r.read(c)
+	if err := <-answered; err != nil { // answered once stored
+		t.Fatal(err)
+	}
+	if n := r.store.read(func(g *gateStore) int { return len(g.rows) }); n != 1 {
+		t.Fatalf("%d envelopes stored, want 1", n)
+	}
+	r.ack(c, f)
+	waitFor(t, "the envelope deleted", func() bool { return r.store.read(func(g *gateStore) int { return len(g.rows) }) == 0 })
 }

@@ -166,6 +166,7 @@ func fanout(ctx context.Context, cfg fanoutConfig) error {
 // receive acks everything a member gets, says when its backlog is drained,
 // and records each live message's latency from the timestamp it carries.
 func receive(ctx context.Context, s *client.MessageSocket, delivered *atomic.Int64, mu *sync.Mutex, lat *[]time.Duration, drained chan<- struct{}) {
+	acks := acker{s: s}
 	for {
 		f, err := s.Next(ctx)
 		if err != nil {
@@ -183,7 +184,7 @@ func receive(ctx context.Context, s *client.MessageSocket, delivered *atomic.Int
 				mu.Unlock()
 				delivered.Add(1)
 			}
-			if err := s.Ack(ctx, f.Envelope.ID); err != nil {
+			if err := acks.add(ctx, f.Envelope.ID); err != nil {
 				return
 			}
 		}

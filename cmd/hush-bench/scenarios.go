@@ -13,6 +13,7 @@ import (
 
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/devkeys"
 )
 
@@ -78,6 +79,7 @@ func backlog(ctx context.Context, tf targetFlags, db string, n, size int, jsonFi
 	}
 	defer s.Close()
 	got := 0
+	acks := acker{s: s}
 	for got < n {
 		f, err := s.Next(ctx)
 		if err != nil {
@@ -85,7 +87,7 @@ func backlog(ctx context.Context, tf targetFlags, db string, n, size int, jsonFi
 		}
 		if f.Type == wire.TypeEnvelope {
 			got++
-			if err := s.Ack(ctx, f.Envelope.ID); err != nil {
+			if err := acks.add(ctx, f.Envelope.ID); err != nil {
 				return err
 			}
 		}
@@ -97,6 +99,24 @@ func backlog(ctx context.Context, tf targetFlags, db string, n, size int, jsonFi
 		"drain_per_second": float64(n) / drained.Seconds(),
 		"drain_seconds":    drained.Seconds(),
 	}, []string{"scenario", "store", "envelopes", "queue_per_second", "drain_per_second", "drain_seconds"})
+}
+
+// acker collects envelope ids and acks them in one frame once no other
+// frame waits (or 256 have gathered), as a client that stores what arrives
+// in batches would.
+type acker struct {
+	s   *client.MessageSocket
+	ids []string
+}
+
+func (a *acker) add(ctx context.Context, id string) error {
+	a.ids = append(a.ids, id)
+	if a.s.Queued() > 0 && len(a.ids) < 256 {
+		return nil
+	}
+	err := a.s.Ack(ctx, a.ids...)
+	a.ids = a.ids[:0]
+	return err
 }
 
 // bundles uploads 100 one-time prekeys to each of targets devices, then

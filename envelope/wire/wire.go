@@ -58,7 +58,8 @@ type Frame struct {
 	Type string `json:"type"`
 
 	Envelope *Envelope `json:"envelope,omitempty"` // envelope
-	ID       string    `json:"id,omitempty"`       // ack
+	ID       string    `json:"id,omitempty"`       // ack: one envelope
+	IDs      []string  `json:"ids,omitempty"`      // ack: several
 
 	RequestID string          `json:"request_id,omitempty"` // send, send_result
 	Send      *api.Send       `json:"send,omitempty"`       // send
@@ -81,6 +82,10 @@ type Frame struct {
 // room for base64 and framing.
 const MaxFrameSize = 4 << 20
 
+// MaxAckIDs bounds the ids of one ack frame: four times the largest
+// delivery window a device has by default.
+const MaxAckIDs = 1024
+
 // ErrUnknownType is returned for a frame whose type this version does not know.
 var ErrUnknownType = errors.New("unknown frame type")
 
@@ -94,6 +99,14 @@ func Decode(b []byte) (*Frame, error) {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// AckIDs returns the envelope ids an ack frame names.
+func (f *Frame) AckIDs() []string {
+	if f.ID == "" {
+		return f.IDs
+	}
+	return append([]string{f.ID}, f.IDs...)
 }
 
 // Encode renders a frame.
@@ -111,8 +124,11 @@ func (f *Frame) validate() error {
 			return missing("envelope")
 		}
 	case TypeAck:
-		if f.ID == "" {
-			return missing("id")
+		if f.ID == "" && len(f.IDs) == 0 {
+			return missing("id or ids")
+		}
+		if len(f.IDs) > MaxAckIDs {
+			return fmt.Errorf("frame %q: more than %d ids", f.Type, MaxAckIDs)
 		}
 	case TypeSend:
 		if f.Send == nil {

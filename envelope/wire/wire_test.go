@@ -18,6 +18,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"no type", `{}`},
 		{"unknown type", `{"type":"nope"}`},
 		{"ack without id", `{"type":"ack"}`},
+		{"ack with an empty list", `{"type":"ack","ids":[]}`},
 		{"send without body", `{"type":"send","request_id":"1"}`},
 		{"send without request id", `{"type":"send","send":{}}`},
 		{"envelope without id", `{"type":"envelope","envelope":{}}`},
@@ -33,6 +34,36 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	if _, err := wire.Decode([]byte(`{"type":"nope"}`)); !errors.Is(err, wire.ErrUnknownType) {
 		t.Fatalf("unknown type: err = %v, want ErrUnknownType", err)
+	}
+}
+
+// An ack names one envelope (id), several (ids), or both; at most
+// MaxAckIDs in the list.
+func TestAckIDs(t *testing.T) {
+	for in, want := range map[string]int{
+		`{"type":"ack","id":"a"}`:                 1,
+		`{"type":"ack","ids":["a","b"]}`:          2,
+		`{"type":"ack","id":"a","ids":["b","c"]}`: 3,
+	} {
+		f, err := wire.Decode([]byte(in))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := f.AckIDs(); len(got) != want || got[0] != "a" {
+			t.Fatalf("%s: ids %q", in, got)
+		}
+	}
+	ids := make([]string, wire.MaxAckIDs+1)
+	for i := range ids {
+		ids[i] = "x"
+	}
+	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeAck, IDs: ids})
+	if _, err := wire.Decode(b); err == nil {
+		t.Fatalf("an ack of %d ids was taken", len(ids))
+	}
+	b, _ = json.Marshal(&wire.Frame{Type: wire.TypeAck, IDs: ids[1:]})
+	if _, err := wire.Decode(b); err != nil {
+		t.Fatalf("an ack of %d ids: %v", len(ids)-1, err)
 	}
 }
 

@@ -174,10 +174,32 @@ func (s *MessageSocket) Next(ctx context.Context) (*wire.Frame, error) {
 	}
 }
 
-// Ack tells the server the envelope id is safely stored; the server
-// deletes it.
-func (s *MessageSocket) Ack(ctx context.Context, id string) error {
-	return s.write(ctx, &wire.Frame{Type: wire.TypeAck, ID: id})
+// Ack tells the server the envelopes ids are safely stored; the server
+// deletes them. Several ids go in one frame (at most wire.MaxAckIDs): a
+// client that stores a batch of envelopes acks the batch at once.
+func (s *MessageSocket) Ack(ctx context.Context, ids ...string) error {
+	switch {
+	case len(ids) == 0:
+		return nil
+	case len(ids) == 1:
+		return s.write(ctx, &wire.Frame{Type: wire.TypeAck, ID: ids[0]})
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), wire.MaxAckIDs)
+		if err := s.write(ctx, &wire.Frame{Type: wire.TypeAck, IDs: ids[:n]}); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// Queued returns how many frames have arrived that Next has not returned
+// yet: with none, a client that collects acks sends them.
+func (s *MessageSocket) Queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
 }
 
 // Send sends like POST /v1/messages over the socket and waits for the
