@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,70 +20,237 @@ import (
 	"github.com/hushmsg/hush/internal/client"
 )
 
-// idle starts hushdBin as a child process, registers n accounts,
-// holds a WebSocket open for each (spread over several loopback source
-// addresses, past the 64k ports of one), and reports the child's resident
-// memory per connection.
-func idle(ctx context.Context, hushdBin, db string, n int, jsonFile, heapFile string) error {
+// idleConfig is the idle scenario's flags.
+type idleConfig struct {
+	HushdBin, DB, NATS string
+	N, Nodes           int
+	JSON, HeapFile     string
+}
+
+// maxPerHolder is how many sockets one holder process opens: this machine
+// lets a process have 20,000 files open.
+const maxPerHolder = 19000
+
+// idleNode is one hushd child process.
+type idleNode struct {
+	cmd        *exec.Cmd
+	dir        string
+	url, admin string
+}
+
+// idle starts cfg.Nodes hushd child processes (one on SQLite, or a cluster
+// sharing PostgreSQL and NATS), registers cfg.N accounts, has holder
+// processes (hush-bench idle-hold, one per node, each from its own
+// loopback source address, past the 64k ports of one) hold a WebSocket
+// open for each, and reports the nodes' resident memory per connection.
+// Holders are separate processes because one process may open only
+// 20,000 files here; so is each node.
+func idle(ctx context.Context, cfg idleConfig) error {
+	switch {
+	case cfg.Nodes < 1 || cfg.N < 1:
+		return errors.New("--n ≥ 1, --nodes ≥ 1")
+	case cfg.Nodes > 1 && (cfg.DB == "" || cfg.NATS == ""):
+		return errors.New("--nodes > 1 needs --db (PostgreSQL) and --nats: the nodes form one cluster")
+	case (cfg.N+cfg.Nodes-1)/cfg.Nodes > maxPerHolder:
+		return fmt.Errorf("at most %d sockets per node (a process may open 20,000 files here): --nodes %d or more", maxPerHolder, (cfg.N+maxPerHolder-1)/maxPerHolder)
+	}
 	dir, err := os.MkdirTemp("", "hush-bench-idle-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	args := []string{"--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--test-numbers", benchNumber(0) + ".." + benchNumber(n-1) + "=" + benchCode,
-		"--verify-rate-address", "0", "--max-conns-per-address", "0", "--log-format", "json"}
-	if db != "" {
-		args = append(args, "--db", db)
-	}
-	cmd := exec.CommandContext(ctx, hushdBin, args...)
-	logf, err := os.Create(filepath.Join(dir, "hushd.log"))
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", hushdBin, err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var url string
-	for deadline := time.Now().Add(30 * time.Second); url == ""; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("hushd did not start; see its log")
+	var nodes []*idleNode
+	defer func() {
+		for _, nd := range nodes {
+			_ = nd.cmd.Process.Kill()
+			_ = nd.cmd.Wait()
 		}
-		b, _ := os.ReadFile(filepath.Join(dir, "hushd.addr"))
-		url = strings.TrimSpace(string(b))
+	}()
+	for i := range cfg.Nodes {
+		nd, err := startIdleNode(ctx, cfg, filepath.Join(dir, fmt.Sprintf("node%d", i)))
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, nd)
 	}
-	fmt.Fprintf(os.Stderr, "registering %d accounts\n", n)
+	fmt.Fprintf(os.Stderr, "%d hushd node(s) up; registering %d accounts\n", len(nodes), cfg.N)
 	regStart := time.Now()
-	devs, err := registerDevices(ctx, url, n)
+	devs, err := registerDevices(ctx, nodes[0].url, cfg.N)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "registered in %s\n", time.Since(regStart).Round(time.Second))
-	creds := make([]client.Credentials, n)
+	creds := make([]client.Credentials, len(devs))
 	for i, d := range devs {
 		creds[i], _ = d.Credentials()
 	}
 	devs = nil
-	runtime.GC()
 
-	baseRSS, err := rss(cmd.Process.Pid)
+	rssOf := func() (int64, error) {
+		var sum int64
+		for _, nd := range nodes {
+			kib, err := rss(nd.cmd.Process.Pid)
+			if err != nil {
+				return 0, err
+			}
+			sum += kib
+		}
+		return sum, nil
+	}
+	for _, nd := range nodes {
+		_ = fetch(nd.admin+"/debug/pprof/heap?gc=1", os.DevNull) // a GC: the baseline without registration's garbage
+	}
+	baseRSS, err := rssOf()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "hushd RSS %d KiB; opening %d sockets\n", baseRSS, n)
-	const perSource = 20000
+	fmt.Fprintf(os.Stderr, "hushd RSS %d KiB; opening %d sockets\n", baseRSS, cfg.N)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	per := (cfg.N + cfg.Nodes - 1) / cfg.Nodes
+	var holders []*exec.Cmd
+	var stdins []io.Closer
+	defer func() {
+		for _, in := range stdins {
+			in.Close() // a holder closes its sockets and exits at EOF
+		}
+		for _, h := range holders {
+			_ = h.Wait()
+		}
+	}()
+	results := make(chan error, cfg.Nodes)
 	var open atomic.Int64
-	socks := make([]*client.MessageSocket, n)
+	for i, nd := range nodes {
+		share := creds[min(i*per, len(creds)):min((i+1)*per, len(creds))]
+		file := filepath.Join(dir, fmt.Sprintf("holder%d.json", i))
+		b, err := json.Marshal(share)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			return err
+		}
+		h := exec.CommandContext(ctx, self, "idle-hold", "--url", nd.url, "--source", fmt.Sprintf("127.0.0.%d", 2+i), "--creds", file)
+		h.Stderr = os.Stderr
+		in, err := h.StdinPipe()
+		if err != nil {
+			return err
+		}
+		out, err := h.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := h.Start(); err != nil {
+			return err
+		}
+		holders, stdins = append(holders, h), append(stdins, in)
+		go func() {
+			// The holder prints how many it opened once all are open.
+			var n int64
+			if _, err := fmt.Fscan(out, &n); err != nil {
+				results <- fmt.Errorf("holder %d ended before its sockets were open", i)
+				return
+			}
+			open.Add(n)
+			results <- nil
+		}()
+	}
+	for range nodes {
+		if err := <-results; err != nil {
+			return err
+		}
+	}
+	time.Sleep(2 * time.Second) // let the servers settle their buffers
+	withRSS, err := rssOf()
+	if err != nil {
+		return err
+	}
+	// Where the memory is, from the Go runtime's own figures.
+	var goroutines, stack, heap float64
+	for _, nd := range nodes {
+		tg := &target{admin: nd.admin}
+		g, _ := tg.counter("go_goroutines")
+		st, _ := tg.counter("go_memstats_stack_inuse_bytes")
+		h, _ := tg.counter("go_memstats_heap_inuse_bytes")
+		goroutines, stack, heap = goroutines+g, stack+st, heap+h
+	}
+	if cfg.HeapFile != "" {
+		if err := fetch(nodes[0].admin+"/debug/pprof/heap", cfg.HeapFile); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+	}
+	return report(os.Stdout, cfg.JSON, result{
+		"scenario": "idle", "store": storeName(cfg.DB), "nodes": len(nodes), "connections": open.Load(),
+		"hushd_rss_before_kib": baseRSS, "hushd_rss_kib": withRSS,
+		"kib_per_connection": float64(withRSS-baseRSS) / float64(open.Load()),
+		"goroutines":         goroutines, "stack_inuse_kib": stack / 1024, "heap_inuse_kib": heap / 1024,
+	}, []string{"scenario", "store", "nodes", "connections", "hushd_rss_before_kib", "hushd_rss_kib", "kib_per_connection", "goroutines", "stack_inuse_kib", "heap_inuse_kib"})
+}
+
+// startIdleNode starts one hushd for the idle scenario, its data in dir.
+func startIdleNode(ctx context.Context, cfg idleConfig, dir string) (*idleNode, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	args := []string{"--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--test-numbers", benchNumber(0) + ".." + benchNumber(cfg.N-1) + "=" + benchCode,
+		"--verify-rate-address", "0", "--max-conns-per-address", "0", "--log-format", "json"}
+	if cfg.DB != "" {
+		args = append(args, "--db", cfg.DB)
+	}
+	if cfg.NATS != "" {
+		args = append(args, "--nats", cfg.NATS)
+	}
+	cmd := exec.CommandContext(ctx, cfg.HushdBin, args...)
+	logf, err := os.Create(filepath.Join(dir, "hushd.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cfg.HushdBin, err)
+	}
+	nd := &idleNode{cmd: cmd, dir: dir}
+	for deadline := time.Now().Add(30 * time.Second); nd.url == "" || nd.admin == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, fmt.Errorf("hushd did not start; see %s", logf.Name())
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "hushd.addr"))
+		a, _ := os.ReadFile(filepath.Join(dir, "hushd.admin.addr"))
+		nd.url, nd.admin = strings.TrimSpace(string(b)), strings.TrimSpace(string(a))
+	}
+	return nd, nil
+}
+
+// idleHold is the holder process of the idle scenario: it opens a socket
+// for each device in the credentials file, from source, prints how many
+// it opened, and holds them until its standard input ends.
+func idleHold(ctx context.Context, url, source, credsFile string) error {
+	b, err := os.ReadFile(credsFile)
+	if err != nil {
+		return err
+	}
+	var creds []client.Credentials
+	if err := json.Unmarshal(b, &creds); err != nil {
+		return err
+	}
+	src := net.ParseIP(source)
+	if src == nil {
+		return fmt.Errorf("--source %q is not an IP address", source)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}).DialContext}}
+	socks := make([]*client.MessageSocket, len(creds))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	var firstErr atomic.Value
-	for i, cr := range creds {
-		src := net.IPv4(127, 0, 0, byte(2+i/perSource))
-		hc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}).DialContext}}
-		c, err := client.New(client.Config{BaseURL: url, HTTPClient: hc, Credentials: &cr})
+	var open atomic.Int64
+	for i := range creds {
+		c, err := client.New(client.Config{BaseURL: url, HTTPClient: hc, Credentials: &creds[i]})
 		if err != nil {
 			return err
 		}
@@ -99,36 +267,19 @@ func idle(ctx context.Context, hushdBin, db string, n int, jsonFile, heapFile st
 		})
 	}
 	wg.Wait()
+	defer func() {
+		for _, s := range socks {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return fmt.Errorf("open sockets (%d open): %w", open.Load(), err)
 	}
-	time.Sleep(2 * time.Second) // let the server settle its buffers
-	withRSS, err := rss(cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	// Where the memory is, from the Go runtime's own figures.
-	adm, _ := os.ReadFile(filepath.Join(dir, "hushd.admin.addr"))
-	tg := &target{admin: strings.TrimSpace(string(adm))}
-	goroutines, _ := tg.counter("go_goroutines")
-	stack, _ := tg.counter("go_memstats_stack_inuse_bytes")
-	heap, _ := tg.counter("go_memstats_heap_inuse_bytes")
-	if heapFile != "" {
-		if err := fetch(tg.admin+"/debug/pprof/heap", heapFile); err != nil {
-			return fmt.Errorf("heap profile: %w", err)
-		}
-	}
-	for _, s := range socks {
-		if s != nil {
-			s.Close()
-		}
-	}
-	per := float64(withRSS-baseRSS) / float64(open.Load())
-	return report(os.Stdout, jsonFile, result{
-		"scenario": "idle", "store": storeName(db), "connections": open.Load(),
-		"hushd_rss_before_kib": baseRSS, "hushd_rss_kib": withRSS, "kib_per_connection": per,
-		"goroutines": goroutines, "stack_inuse_kib": stack / 1024, "heap_inuse_kib": heap / 1024,
-	}, []string{"scenario", "store", "connections", "hushd_rss_before_kib", "hushd_rss_kib", "kib_per_connection", "goroutines", "stack_inuse_kib", "heap_inuse_kib"})
+	fmt.Println(open.Load())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
 }
 
 // rss reads a process's resident set size in KiB.

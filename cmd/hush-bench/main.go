@@ -82,10 +82,20 @@ func run(ctx context.Context, args []string) error {
 			return fanout(ctx, fc)
 		}
 	case "idle":
-		n := fs.Int("n", 10000, "idle device sockets to hold")
-		bin := fs.String("hushd", "bin/hushd", "the hushd binary to start (its memory is measured)")
-		heap := fs.String("heap-profile", "", "save the hushd's heap profile, taken with the sockets open, to this file")
-		scenario = func() error { return idle(ctx, *bin, cfg.DB, *n, cfg.JSON, *heap) }
+		ic := idleConfig{}
+		fs.IntVar(&ic.N, "n", 10000, "idle device sockets to hold")
+		fs.IntVar(&ic.Nodes, "nodes", 1, "hushd nodes to start, sockets spread evenly (more than one: a cluster on --db and --nats); at most 19,000 sockets per node")
+		fs.StringVar(&ic.NATS, "nats", "", "with --nodes > 1: the NATS URL the nodes share")
+		fs.StringVar(&ic.HushdBin, "hushd", "bin/hushd", "the hushd binary to start (its memory is measured)")
+		fs.StringVar(&ic.HeapFile, "heap-profile", "", "save the first hushd's heap profile, taken with the sockets open, to this file")
+		scenario = func() error {
+			ic.DB, ic.JSON = cfg.DB, cfg.JSON
+			return idle(ctx, ic)
+		}
+	case "idle-hold": // a holder process of the idle scenario
+		src := fs.String("source", "127.0.0.2", "loopback source address")
+		creds := fs.String("creds", "", "JSON file of the devices' credentials")
+		scenario = func() error { return idleHold(ctx, cfg.Target.URL, *src, *creds) }
 	default:
 		return fmt.Errorf("unknown scenario %q: relay, backlog, bundles, fanout or idle", args[0])
 	}

@@ -22,9 +22,11 @@ const deliverTimeout = 2 * time.Second
 // of the topics it watches; its own publications are not echoed back to it
 // (they are dispatched locally instead).
 type NATS struct {
-	nc  *nats.Conn
-	log *slog.Logger
-	h   handlers
+	nc     *nats.Conn
+	log    *slog.Logger
+	h      handlers
+	msgs   chan *nats.Msg // every watched subject's messages, for dispatch
+	closed chan struct{}  // closed when the connection has closed for good
 
 	mu      sync.Mutex // guards the following fields
 	watched map[string]*watch
@@ -37,10 +39,18 @@ type watch struct {
 
 var _ Bus = (*NATS)(nil)
 
+// natsBuffer is how many messages wait for dispatch. A node watches two
+// subjects per connected device; their messages share this one buffer and
+// one goroutine, not a goroutine per subscription (which nats.go gives a
+// callback subscription), so an idle device costs the node no goroutine
+// here. Past the buffer NATS drops messages; the node then resyncs, as
+// after a reconnect.
+const natsBuffer = 1 << 16
+
 // DialNATS connects to the NATS server(s) at url. It keeps reconnecting
 // for as long as the node runs.
 func DialNATS(url string, log *slog.Logger) (*NATS, error) {
-	b := &NATS{log: log, watched: make(map[string]*watch)}
+	b := &NATS{log: log, watched: make(map[string]*watch), msgs: make(chan *nats.Msg, natsBuffer), closed: make(chan struct{})}
 	nc, err := nats.Connect(url,
 		nats.Name("hushd"),
 		nats.NoEcho(),
@@ -53,17 +63,48 @@ func DialNATS(url string, log *slog.Logger) (*NATS, error) {
 			log.Info("nats reconnected")
 			b.h.dispatch(Event{Kind: Resync})
 		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				log.Warn("nats: events dropped; resyncing", "err", err)
+				b.h.dispatch(Event{Kind: Resync})
+				return
+			}
+			log.Warn("nats", "err", err)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
 	b.nc = nc
+	go b.dispatchLoop()
 	return b, nil
 }
 
-// Close drains subscriptions and closes the connection.
+// dispatchLoop hands each watched subject's messages to the local
+// handlers, in the order they came, until the connection closes.
+func (b *NATS) dispatchLoop() {
+	for {
+		select {
+		case m := <-b.msgs:
+			b.receive(m)
+		case <-b.closed:
+			return
+		}
+	}
+}
+
+// Close drains subscriptions, closes the connection and waits (a few
+// seconds at most) for it to close.
 func (b *NATS) Close() {
-	_ = b.nc.Drain()
+	if err := b.nc.Drain(); err != nil {
+		b.nc.Close()
+	}
+	select {
+	case <-b.closed:
+	case <-time.After(5 * time.Second):
+		b.nc.Close()
+	}
 }
 
 // Publish dispatches e here and sends it to the nodes watching its topic.
@@ -107,7 +148,7 @@ func (b *NATS) Watch(topic string) func() {
 	defer b.mu.Unlock()
 	w := b.watched[topic]
 	if w == nil {
-		sub, err := b.nc.Subscribe(subjectPrefix+topic, b.receive)
+		sub, err := b.nc.ChanSubscribe(subjectPrefix+topic, b.msgs)
 		if err != nil {
 			// The connection is closed: nothing to watch; events will be
 			// picked up from the store on the next poll.
