@@ -25,6 +25,7 @@ type idleConfig struct {
 	HushdBin, DB, NATS string
 	N, Nodes           int
 	JSON, HeapFile     string
+	MemLimit           string // GOMEMLIMIT for each hushd; empty: none
 }
 
 // maxPerHolder is how many sockets one holder process opens: this machine
@@ -182,11 +183,11 @@ func idle(ctx context.Context, cfg idleConfig) error {
 		}
 	}
 	return report(os.Stdout, cfg.JSON, result{
-		"scenario": "idle", "store": storeName(cfg.DB), "nodes": len(nodes), "connections": open.Load(),
+		"scenario": "idle", "store": storeName(cfg.DB), "nodes": len(nodes), "gomemlimit": cfg.MemLimit, "connections": open.Load(),
 		"hushd_rss_before_kib": baseRSS, "hushd_rss_kib": withRSS,
 		"kib_per_connection": float64(withRSS-baseRSS) / float64(open.Load()),
 		"goroutines":         goroutines, "stack_inuse_kib": stack / 1024, "heap_inuse_kib": heap / 1024,
-	}, []string{"scenario", "store", "nodes", "connections", "hushd_rss_before_kib", "hushd_rss_kib", "kib_per_connection", "goroutines", "stack_inuse_kib", "heap_inuse_kib"})
+	}, []string{"scenario", "store", "nodes", "gomemlimit", "connections", "hushd_rss_before_kib", "hushd_rss_kib", "kib_per_connection", "goroutines", "stack_inuse_kib", "heap_inuse_kib"})
 }
 
 // startIdleNode starts one hushd for the idle scenario, its data in dir.
@@ -204,6 +205,9 @@ func startIdleNode(ctx context.Context, cfg idleConfig, dir string) (*idleNode, 
 		args = append(args, "--nats", cfg.NATS)
 	}
 	cmd := exec.CommandContext(ctx, cfg.HushdBin, args...)
+	if cfg.MemLimit != "" {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+cfg.MemLimit)
+	}
 	logf, err := os.Create(filepath.Join(dir, "hushd.log"))
 	if err != nil {
 		return nil, err

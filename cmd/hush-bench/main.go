@@ -87,6 +87,7 @@ func run(ctx context.Context, args []string) error {
 		fs.IntVar(&ic.Nodes, "nodes", 1, "hushd nodes to start, sockets spread evenly (more than one: a cluster on --db and --nats); at most 19,000 sockets per node")
 		fs.StringVar(&ic.NATS, "nats", "", "with --nodes > 1: the NATS URL the nodes share")
 		fs.StringVar(&ic.HushdBin, "hushd", "bin/hushd", "the hushd binary to start (its memory is measured)")
+		fs.StringVar(&ic.MemLimit, "gomemlimit", "", "GOMEMLIMIT for each hushd it starts (e.g. 400MiB: the Go runtime collects garbage before the heap grows past it); empty: none")
 		fs.StringVar(&ic.HeapFile, "heap-profile", "", "save the first hushd's heap profile, taken with the sockets open, to this file")
 		scenario = func() error {
 			ic.DB, ic.JSON = cfg.DB, cfg.JSON
