@@ -73,7 +73,7 @@ func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 				INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires, payload)
 				SELECT $1, $2, pos.next_seq, $3, $4, $5, $6, $7, $8, $9, $10 FROM pos
 				RETURNING seq`,
-				e.AccountID, e.DeviceID, e.ID, nullUUID(e.SourceAccount), e.SourceDevice, e.Type, content, e.ServerTimestamp, e.Expires.Unix(), payload,
+				e.AccountID, e.DeviceID, [16]byte(e.ID), nullUUID(e.SourceAccount), e.SourceDevice, e.Type, content, e.ServerTimestamp, e.Expires.Unix(), payload,
 			).QueryRow(func(row pgx.Row) error {
 				err := row.Scan(&e.Seq)
 				switch {
@@ -137,7 +137,7 @@ func (s *Store) Fetch(ctx context.Context, accountID string, deviceID uint32, af
 		e := envelope.Stored{AccountID: accountID, DeviceID: deviceID}
 		var exp int64
 		var payload *uuid.UUID
-		if err := rows.Scan(&e.Seq, &e.ID, &e.SourceAccount, &e.SourceDevice, &e.Type, &e.Content, &e.ServerTimestamp, &exp,
+		if err := rows.Scan(&e.Seq, (*[16]byte)(&e.ID), &e.SourceAccount, &e.SourceDevice, &e.Type, &e.Content, &e.ServerTimestamp, &exp,
 			&payload, &e.Group); err != nil {
 			return nil, err
 		}
@@ -167,7 +167,7 @@ func (s *Store) Ack(ctx context.Context, acks []envelope.Acked) error {
 	}
 	type del struct {
 		lo, hi int64
-		ids    []uuid.UUID
+		ids    [][16]byte // not uuid.UUID, which pgx encodes through its text form
 	}
 	dels := map[box]*del{}
 	var order []box
@@ -181,7 +181,7 @@ func (s *Store) Ack(ctx context.Context, acks []envelope.Acked) error {
 			order = append(order, k)
 		}
 		d.lo, d.hi = min(d.lo, lo), max(d.hi, hi)
-		d.ids = append(d.ids, a.ID)
+		d.ids = append(d.ids, [16]byte(a.ID))
 	}
 	if len(order) == 1 {
 		k := order[0]
