@@ -1,0 +1,8 @@
+package bus
+
+// NATSBuffer is natsBuffer, for the slow-consumer test.
+const NATSBuffer = natsBuffer
+
+// Flush waits until the server has processed what b sent (its
+// subscriptions among them).
+func (b *NATS) Flush() error { return b.nc.Flush() }

@@ -1,0 +1,59 @@
+package bus_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/storetest"
+)
+
+func dial(t *testing.T, url string) *bus.NATS {
+	t.Helper()
+	b, err := bus.DialNATS(url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// Watched subjects share one buffer. When a node's handlers fall so far
+// behind that NATS drops messages past it, the node tells its handlers to
+// resync (read every mailbox again), as after a reconnect, so that no
+// dropped poke leaves an envelope waiting.
+func TestNATSDroppedEventsResync(t *testing.T) {
+	url := storetest.NATSURL(t)
+	slow, other := dial(t, url), dial(t, url)
+	release := make(chan struct{})
+	defer close(release)
+	resynced := make(chan struct{}, 1)
+	slow.Subscribe(func(e bus.Event) bool {
+		if e.Kind == bus.Resync {
+			select {
+			case resynced <- struct{}{}:
+			default:
+			}
+			return false
+		}
+		<-release // the first event holds dispatch; the rest fill the buffer
+		return false
+	})
+	e := bus.Event{Kind: bus.Mailbox, Account: "6c1f1a43-3c6e-4a0c-9a53-6f0d2a1b2c3d", Device: 1}
+	defer slow.Watch(e.Topic())()
+	if err := slow.Flush(); err != nil { // the server has the watch
+		t.Fatal(err)
+	}
+	for range bus.NATSBuffer + 1000 {
+		if err := other.Publish(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-resynced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no resync after the buffer overflowed")
+	}
+}
