@@ -112,6 +112,13 @@ func (q *directQueue) popIf(o *outbound) bool {
 	return true
 }
 
+// pending reports whether envelopes wait in the queue.
+func (q *directQueue) pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) > 0
+}
+
 // caughtUp is called by the session when a fetch found the store drained:
 // with nothing refused still on its way to the store, direct delivery
 // resumes.

@@ -29,6 +29,7 @@ type gateStore struct {
 	seq     int64
 	rows    []Stored
 	gate    chan struct{} // while non-nil, Insert waits for it to close
+	ackGate chan struct{} // while non-nil, Ack waits for it to close
 	acks    []Acked
 	insert  int // envelopes inserted
 	waiting int // inserts waiting at the gate
@@ -74,6 +75,12 @@ func (g *gateStore) Fetch(_ context.Context, acct string, dev uint32, after int6
 }
 
 func (g *gateStore) Ack(_ context.Context, acks []Acked) error {
+	g.mu.Lock()
+	gate := g.ackGate
+	g.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.acks = append(g.acks, acks...)

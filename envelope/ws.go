@@ -357,10 +357,19 @@ func (ss *session) shutdown() {
 	// In the reverse order of start.
 	s.m.Connections.Dec()
 	s.hub.remove(ss.conn)
-	// The session has left the hub: envelopes it was handed and never
-	// acked wait in the mailbox, so the device is woken for them.
-	if s.waker != nil && ss.unacked() > 0 {
-		s.waker.Queued(ss.dev.AccountID, ss.dev.DeviceID)
+	// The session has left the hub. Envelopes it was handed and never
+	// acked, or never even delivered (still in its direct queue), wait in
+	// the mailbox or will once their hold ends; a send stored while the
+	// session was still in the hub told nobody, taking it for delivered.
+	// So the device's other connection, if any (on any node), is poked,
+	// and the device woken.
+	if ss.unacked() > 0 || ss.conn.direct.pending() {
+		if err := s.bus.Publish(context.WithoutCancel(ctx), bus.Event{Kind: bus.Mailbox, Account: ss.dev.AccountID, Device: ss.dev.DeviceID}); err != nil {
+			s.log.WarnContext(ctx, "publish mailbox event", "err", err)
+		}
+		if s.waker != nil {
+			s.waker.Queued(ss.dev.AccountID, ss.dev.DeviceID)
+		}
 	}
 	ss.unwatchAccount()
 	ss.unwatchDevice()

@@ -2,18 +2,22 @@ package envelope
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/internal/bus"
 )
 
 // Frames a client sends in the same packet as its upgrade request are in
@@ -154,4 +158,64 @@ func TestAckOfDirectEnvelopeStoredFirst(t *testing.T) {
 	}
 	r.ack(c, f)
 	waitFor(t, "the envelope deleted", func() bool { return r.store.read(func(g *gateStore) int { return len(g.rows) }) == 0 })
+}
+
+type wakes struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (w *wakes) Queued(string, uint32)                     { w.mu.Lock(); w.n++; w.mu.Unlock() }
+func (w *wakes) Connected(context.Context, string, uint32) {}
+func (w *wakes) count() int                                { w.mu.Lock(); defer w.mu.Unlock(); return w.n }
+
+// A session that ends with an envelope still in its direct queue (handed
+// to it, never delivered: its window was full) pokes the device's other
+// connections and wakes the device, though nothing it delivered is
+// unacked: a send stored while the session was still in the hub told
+// nobody about it.
+func TestSessionEndingWithQueuedEnvelopeWakes(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Window, c.LiveHold = 1, time.Millisecond })
+	w := &wakes{}
+	r.s.SetWaker(w)
+	pokes := make(chan struct{}, 10)
+	r.bus.Subscribe(func(e bus.Event) bool {
+		if e.Kind == bus.Mailbox && e.Account == account {
+			pokes <- struct{}{}
+		}
+		return false
+	})
+	c := r.connect()
+	if err := <-r.send("A"); err != nil { // delivered, then stored
+		t.Fatal(err)
+	}
+	fa := r.read(c)
+	gate := make(chan struct{})
+	r.store.mu.Lock()
+	r.store.ackGate = gate // A's ack waits: acked, not yet deleted
+	r.store.mu.Unlock()
+	defer close(gate)
+	r.ack(c, fa)
+	waitFor(t, "the ack at the store", func() bool {
+		buf := make([]byte, 1<<20)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*gateStore).Ack")
+	})
+	answeredB := r.send("B") // waits in the direct queue: the window is full until A's ack commits
+	waitFor(t, "B handed over", func() bool { return r.s.hub.get(deviceKey{account, 1}).direct.pending() })
+	// B is stored while the session is still in the hub: its send takes it
+	// for delivered and tells nobody.
+	if err := <-answeredB; err != nil {
+		t.Fatal(err)
+	}
+	if w.count() != 0 || len(pokes) != 0 {
+		t.Fatalf("woken %d times, poked %d times while the session was up", w.count(), len(pokes))
+	}
+	c.CloseNow()
+	waitFor(t, "the session gone", func() bool { return r.s.hub.get(deviceKey{account, 1}) == nil })
+	waitFor(t, "a wake-up", func() bool { return w.count() > 0 })
+	select {
+	case <-pokes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no mailbox event")
+	}
 }
