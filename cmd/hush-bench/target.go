@@ -32,6 +32,7 @@ type target struct {
 	admin   string // admin listener base URL, for /metrics; "" if unknown
 	db      string // PostgreSQL URL; "" for SQLite
 	dataDir string // SQLite's directory, for the raw store measurement
+	running bool   // a hushd started elsewhere (--url)
 	stop    func()
 }
 
@@ -43,12 +44,19 @@ type targetFlags struct {
 // by f.URL (started with test numbers for the bench; see docs/benchmarks.md).
 func newTarget(ctx context.Context, f targetFlags, db string, devices int) (*target, error) {
 	if f.URL != "" {
-		return &target{url: strings.TrimRight(f.URL, "/"), admin: strings.TrimRight(f.Admin, "/"), db: db, dataDir: f.Data, stop: func() {}}, nil
+		return &target{url: strings.TrimRight(f.URL, "/"), admin: strings.TrimRight(f.Admin, "/"), db: db, dataDir: f.Data, running: true, stop: func() {}}, nil
 	}
 	return startNode(ctx, db, devices)
 }
 
-func (t *target) storeName() string { return storeName(t.db) }
+// storeName names the target's store: for a running hushd, only as far as
+// --db or --data tell.
+func (t *target) storeName() string {
+	if t.running && t.db == "" && t.dataDir == "" {
+		return "unknown"
+	}
+	return storeName(t.db)
+}
 
 // counter reads a counter or gauge without labels from the target's
 // /metrics; ok is false when there is no admin URL or no such metric.
