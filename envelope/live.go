@@ -112,11 +112,12 @@ func (q *directQueue) popIf(o *outbound) bool {
 	return true
 }
 
-// pending reports whether envelopes wait in the queue.
-func (q *directQueue) pending() bool {
+// undelivered reports whether envelopes wait in the queue, or went to the
+// store from it (store mode) and the session has not caught up with them.
+func (q *directQueue) undelivered() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) > 0
+	return len(q.items) > 0 || q.storeMode
 }
 
 // caughtUp is called by the session when a fetch found the store drained:

@@ -223,6 +223,23 @@ func (c *corkConn) uncork() error {
 	return err
 }
 
+// Close sends what is held, if it can at once, then closes the connection:
+// coder/websocket closes it right after writing its reply to the client's
+// close frame, which may be held with what came before it. A write in
+// progress holds mu, and a close is what ends a write that timed out, so
+// Close does not wait for mu.
+func (c *corkConn) Close() error {
+	if c.mu.TryLock() {
+		if c.corked && len(*c.held) > 0 {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Conn.Write(*c.held)
+			*c.held = (*c.held)[:0]
+		}
+		c.mu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
 func (c *corkConn) sendHeld() error {
 	if len(*c.held) == 0 {
 		return nil
@@ -358,12 +375,14 @@ func (ss *session) shutdown() {
 	s.m.Connections.Dec()
 	s.hub.remove(ss.conn)
 	// The session has left the hub. Envelopes it was handed and never
-	// acked, or never even delivered (still in its direct queue), wait in
-	// the mailbox or will once their hold ends; a send stored while the
-	// session was still in the hub told nobody, taking it for delivered.
-	// So the device's other connection, if any (on any node), is poked,
-	// and the device woken.
-	if ss.unacked() > 0 || ss.conn.direct.pending() {
+	// acked, or never even delivered (still in its direct queue, or
+	// refused by it and stored, or stored with news it had not fetched
+	// yet), wait in the mailbox or will once their hold ends; a send
+	// stored while the session was still in the hub told nobody, taking
+	// the session for the one to tell. So the device's other connection,
+	// if any (on any node), is poked, and the device woken. The
+	// deliverer has stopped: its state is read safely here.
+	if ss.unacked() > 0 || ss.conn.direct.undelivered() || ss.dirty || ss.conn.poked.Load() {
 		if err := s.bus.Publish(context.WithoutCancel(ctx), bus.Event{Kind: bus.Mailbox, Account: ss.dev.AccountID, Device: ss.dev.DeviceID}); err != nil {
 			s.log.WarnContext(ctx, "publish mailbox event", "err", err)
 		}

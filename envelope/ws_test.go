@@ -169,53 +169,92 @@ func (w *wakes) Queued(string, uint32)                     { w.mu.Lock(); w.n++;
 func (w *wakes) Connected(context.Context, string, uint32) {}
 func (w *wakes) count() int                                { w.mu.Lock(); defer w.mu.Unlock(); return w.n }
 
-// A session that ends with an envelope still in its direct queue (handed
-// to it, never delivered: its window was full) pokes the device's other
-// connections and wakes the device, though nothing it delivered is
+// A session that ends with envelopes it never delivered pokes the device's
+// other connections and wakes the device, though nothing it delivered is
 // unacked: a send stored while the session was still in the hub told
-// nobody about it.
-func TestSessionEndingWithQueuedEnvelopeWakes(t *testing.T) {
-	r := newRig(t, func(c *Config) { c.Window, c.LiveHold = 1, time.Millisecond })
-	w := &wakes{}
-	r.s.SetWaker(w)
-	pokes := make(chan struct{}, 10)
-	r.bus.Subscribe(func(e bus.Event) bool {
-		if e.Kind == bus.Mailbox && e.Account == account {
-			pokes <- struct{}{}
-		}
-		return false
-	})
-	c := r.connect()
-	if err := <-r.send("A"); err != nil { // delivered, then stored
+// nobody about them. They were either still in its direct queue (its
+// window was full), or refused by the full queue and stored.
+func TestSessionEndingWithUndeliveredEnvelopesWakes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		queue int
+		sends []string
+	}{
+		{"in the direct queue", 16, []string{"B"}},
+		{"refused by the direct queue", 1, []string{"B", "C"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.Window, c.DirectQueue, c.LiveHold = 1, tc.queue, time.Millisecond })
+			w := &wakes{}
+			r.s.SetWaker(w)
+			pokes := make(chan struct{}, 10)
+			r.bus.Subscribe(func(e bus.Event) bool {
+				if e.Kind == bus.Mailbox && e.Account == account {
+					pokes <- struct{}{}
+				}
+				return false
+			})
+			c := r.connect()
+			if err := <-r.send("A"); err != nil { // delivered, then stored
+				t.Fatal(err)
+			}
+			fa := r.read(c)
+			gate := make(chan struct{})
+			r.store.mu.Lock()
+			r.store.ackGate = gate // A's ack waits: acked, not yet deleted
+			r.store.mu.Unlock()
+			defer close(gate)
+			r.ack(c, fa)
+			waitFor(t, "the ack at the store", func() bool {
+				buf := make([]byte, 1<<20)
+				return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*gateStore).Ack")
+			})
+			// The window is full until A's ack commits: what follows is
+			// handed over and waits, or is refused and stored. Each is
+			// stored while the session is still in the hub, so its send
+			// takes it for the session's and tells nobody.
+			var answers []<-chan error
+			for _, m := range tc.sends {
+				answers = append(answers, r.send(m))
+			}
+			for _, a := range answers {
+				if err := <-a; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if w.count() != 0 || len(pokes) != 0 {
+				t.Fatalf("woken %d times, poked %d times while the session was up", w.count(), len(pokes))
+			}
+			c.CloseNow()
+			waitFor(t, "the session gone", func() bool { return r.s.hub.get(deviceKey{account, 1}) == nil })
+			waitFor(t, "a wake-up", func() bool { return w.count() > 0 })
+			select {
+			case <-pokes:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no mailbox event")
+			}
+		})
+	}
+}
+
+// What a corked connection holds goes out before it closes (the reply to
+// a client's close frame is written and the connection closed at once).
+func TestCorkedConnFlushesOnClose(t *testing.T) {
+	server, client := net.Pipe()
+	c := &corkConn{Conn: server}
+	c.cork()
+	if _, err := c.Write([]byte("held")); err != nil {
 		t.Fatal(err)
 	}
-	fa := r.read(c)
-	gate := make(chan struct{})
-	r.store.mu.Lock()
-	r.store.ackGate = gate // A's ack waits: acked, not yet deleted
-	r.store.mu.Unlock()
-	defer close(gate)
-	r.ack(c, fa)
-	waitFor(t, "the ack at the store", func() bool {
-		buf := make([]byte, 1<<20)
-		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*gateStore).Ack")
-	})
-	answeredB := r.send("B") // waits in the direct queue: the window is full until A's ack commits
-	waitFor(t, "B handed over", func() bool { return r.s.hub.get(deviceKey{account, 1}).direct.pending() })
-	// B is stored while the session is still in the hub: its send takes it
-	// for delivered and tells nobody.
-	if err := <-answeredB; err != nil {
+	got := make(chan []byte)
+	go func() { b, _ := io.ReadAll(client); got <- b }()
+	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if w.count() != 0 || len(pokes) != 0 {
-		t.Fatalf("woken %d times, poked %d times while the session was up", w.count(), len(pokes))
+	if b := <-got; string(b) != "held" {
+		t.Fatalf("the peer read %q", b)
 	}
-	c.CloseNow()
-	waitFor(t, "the session gone", func() bool { return r.s.hub.get(deviceKey{account, 1}) == nil })
-	waitFor(t, "a wake-up", func() bool { return w.count() > 0 })
-	select {
-	case <-pokes:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no mailbox event")
+	if err := c.uncork(); err != nil { // nothing left to send
+		t.Fatal(err)
 	}
 }

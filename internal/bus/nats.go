@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +28,9 @@ type NATS struct {
 	h      handlers
 	msgs   chan *nats.Msg // every watched subject's messages, for dispatch
 	closed chan struct{}  // closed when the connection has closed for good
+	// dropped is set when NATS dropped messages past msgs; the dispatcher
+	// resyncs once it has drained msgs.
+	dropped atomic.Bool
 
 	mu      sync.Mutex // guards the following fields
 	watched map[string]*watch
@@ -65,8 +69,18 @@ func DialNATS(url string, log *slog.Logger) (*NATS, error) {
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
-				log.Warn("nats: events dropped; resyncing", "err", err)
-				b.h.dispatch(Event{Kind: Resync})
+				// Reported once per subscription until it gets a message
+				// again, so one overflow reports on many subscriptions,
+				// and a subscription's later drops in the same overflow
+				// not at all: one resync after the buffer drains covers
+				// them all.
+				if !b.dropped.Swap(true) {
+					log.Warn("nats: events dropped; resyncing once the backlog is dispatched", "err", err)
+				}
+				select {
+				case b.msgs <- nil: // wake the dispatcher, should it be idle by now
+				default:
+				}
 				return
 			}
 			log.Warn("nats", "err", err)
@@ -82,12 +96,18 @@ func DialNATS(url string, log *slog.Logger) (*NATS, error) {
 }
 
 // dispatchLoop hands each watched subject's messages to the local
-// handlers, in the order they came, until the connection closes.
+// handlers, in the order they came, until the connection closes; once the
+// buffer is empty after a drop it tells them to resync.
 func (b *NATS) dispatchLoop() {
 	for {
 		select {
 		case m := <-b.msgs:
-			b.receive(m)
+			if m != nil {
+				b.receive(m)
+			}
+			if len(b.msgs) == 0 && b.dropped.Swap(false) {
+				b.h.dispatch(Event{Kind: Resync})
+			}
 		case <-b.closed:
 			return
 		}

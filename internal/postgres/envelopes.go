@@ -161,9 +161,13 @@ const ackQuery = `DELETE FROM envelopes WHERE account_id = $1 AND device_id = $2
 // statistics), scans the whole mailbox once per batch of acks, and
 // draining a backlog of n takes time in n² (TestAckFindsByPosition).
 func (s *Store) Ack(ctx context.Context, acks []envelope.Acked) error {
+	// Acks whose position the session did not know (an envelope it did
+	// not deliver) get a statement of their own, so that their unbounded
+	// range does not widen the others'.
 	type box struct {
 		account string
 		device  uint32
+		unknown bool
 	}
 	type del struct {
 		lo, hi int64
@@ -172,7 +176,7 @@ func (s *Store) Ack(ctx context.Context, acks []envelope.Acked) error {
 	dels := map[box]*del{}
 	var order []box
 	for _, a := range acks {
-		k := box{a.AccountID, a.DeviceID}
+		k := box{a.AccountID, a.DeviceID, a.Seq == 0 && a.After == 0}
 		lo, hi := a.Range()
 		d := dels[k]
 		if d == nil {
