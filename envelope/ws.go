@@ -191,7 +191,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	}
 	*c.held = append(*c.held, p...)
 	if len(*c.held) >= corkLimit {
-		if err := c.sendHeld(); err != nil {
+		if err := c.sendHeld(writeTimeout); err != nil {
 			return 0, err
 		}
 	}
@@ -214,7 +214,7 @@ func (c *corkConn) uncork() error {
 	if !c.corked {
 		return nil
 	}
-	err := c.sendHeld()
+	err := c.sendHeld(writeTimeout)
 	c.corked = false
 	if cap(*c.held) <= 2*corkLimit { // not one grown by a large frame
 		corkBuffers.Put(c.held)
@@ -230,21 +230,21 @@ func (c *corkConn) uncork() error {
 // Close does not wait for mu.
 func (c *corkConn) Close() error {
 	if c.mu.TryLock() {
-		if c.corked && len(*c.held) > 0 {
-			_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Conn.Write(*c.held)
-			*c.held = (*c.held)[:0]
+		if c.corked {
+			_ = c.sendHeld(time.Second)
 		}
 		c.mu.Unlock()
 	}
 	return c.Conn.Close()
 }
 
-func (c *corkConn) sendHeld() error {
+// sendHeld writes what is held within timeout; on failure it closes the
+// connection.
+func (c *corkConn) sendHeld(timeout time.Duration) error {
 	if len(*c.held) == 0 {
 		return nil
 	}
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := c.Conn.Write(*c.held)
 	_ = c.Conn.SetWriteDeadline(time.Time{})
 	*c.held = (*c.held)[:0]

@@ -35,7 +35,6 @@ const maxPerHolder = 19000
 // idleNode is one hushd child process.
 type idleNode struct {
 	cmd        *exec.Cmd
-	dir        string
 	url, admin string
 }
 
@@ -217,7 +216,7 @@ func startIdleNode(ctx context.Context, cfg idleConfig, dir string) (*idleNode, 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cfg.HushdBin, err)
 	}
-	nd := &idleNode{cmd: cmd, dir: dir}
+	nd := &idleNode{cmd: cmd}
 	for deadline := time.Now().Add(30 * time.Second); nd.url == "" || nd.admin == ""; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
