@@ -15,6 +15,7 @@ import (
 
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/client"
 )
 
 type relayConfig struct {
@@ -98,15 +99,14 @@ func relay(ctx context.Context, cfg relayConfig) error {
 	var mu sync.Mutex
 	var sendLat []time.Duration
 	var deliveries []sample
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	var wg, senders sync.WaitGroup
-	sendersDone := make(chan struct{})
-	var every time.Duration
-	if cfg.Rate > 0 {
-		every = time.Duration(float64(time.Second) * float64(cfg.Pairs) / float64(cfg.Rate))
+	// Every socket is open before the clock starts: dialing hundreds of
+	// them takes a while, and the senders must not run during it.
+	type pair struct {
+		rs, ss *client.MessageSocket
+		to     string
 	}
-	for i := 0; i < cfg.Pairs; i++ {
+	pairs := make([]pair, cfg.Pairs)
+	for i := range pairs {
 		from, to := devs[2*i], devs[2*i+1]
 		rs, err := to.DialMessages(ctx)
 		if err != nil {
@@ -117,6 +117,19 @@ func relay(ctx context.Context, cfg relayConfig) error {
 			return err
 		}
 		toCreds, _ := to.Credentials()
+		pairs[i] = pair{rs, ss, toCreds.AccountID}
+	}
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var wg, senders sync.WaitGroup
+	sendersDone := make(chan struct{})
+	var every time.Duration
+	if cfg.Rate > 0 {
+		every = time.Duration(float64(time.Second) * float64(cfg.Pairs) / float64(cfg.Rate))
+	}
+	start := time.Now()
+	for _, p := range pairs {
+		rs, ss := p.rs, p.ss
 		wg.Go(func() { // receiver: until the sender is done and the queue is quiet
 			defer rs.Close()
 			var local []sample
@@ -176,7 +189,7 @@ func relay(ctx context.Context, cfg relayConfig) error {
 				}
 				start := time.Now()
 				binary.BigEndian.PutUint64(payload, uint64(start.UnixNano()))
-				_, err := ss.Send(ctx, &api.Send{Destination: toCreds.AccountID, Messages: []api.OutgoingMessage{
+				_, err := ss.Send(ctx, &api.Send{Destination: p.to, Messages: []api.OutgoingMessage{
 					{DeviceID: 1, RegistrationID: 1, Type: 2, Content: payload}}})
 				if err != nil {
 					failed.Add(1)
@@ -190,7 +203,6 @@ func relay(ctx context.Context, cfg relayConfig) error {
 			mu.Unlock()
 		})
 	}
-	start := time.Now()
 	go progress(runCtx, start, &sent, &delivered)
 	senders.Wait()
 	close(sendersDone)
