@@ -53,7 +53,8 @@ type session struct {
 	cancel context.CancelFunc // ends the session (not the socket I/O)
 	io     context.Context    // socket I/O; outlives cancel until the close handshake
 	endIO  context.CancelFunc
-	addr   string // the client's, counted in Service.addrs
+	rw     context.Context // io without its end, for each read and write (see start)
+	addr   string          // the client's, counted in Service.addrs
 	// Undo start.
 	unwatchDevice, unwatchAccount, stopPinger func()
 
@@ -172,12 +173,23 @@ func (u *upgrader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // system call when it is uncorked, or whenever corkLimit bytes are held.
 // Frames other goroutines write meanwhile (answers to sends, pings) go
 // out with the run. The deliverer uncorks before anything that may wait.
+//
+// It also times writes out. Each write must end within writeTimeout: the
+// connection's write deadline, refreshed when a write finds it less than
+// deadlineSlack from now. A deadline costs a timer update, where a context
+// with a timeout per write (coder/websocket's way) costs a timer, two
+// contexts and a callback.
 type corkConn struct {
 	net.Conn
-	mu     sync.Mutex // guards corked and held, and orders writes
-	corked bool
-	held   *[]byte // from corkBuffers while corked
+	mu       sync.Mutex // guards the following, and orders writes
+	corked   bool
+	held     *[]byte   // from corkBuffers while corked
+	deadline time.Time // the write deadline set, zero if none
 }
+
+// deadlineSlack is how much of writeTimeout a write may find already used:
+// each write gets between writeTimeout-deadlineSlack and writeTimeout.
+const deadlineSlack = writeTimeout / 4
 
 const corkLimit = 64 << 10
 
@@ -187,7 +199,15 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.corked {
-		return c.Conn.Write(p)
+		if now := time.Now(); c.deadline.Sub(now) < writeTimeout-deadlineSlack {
+			c.setDeadline(now.Add(writeTimeout))
+		}
+		n, err := c.Conn.Write(p)
+		if err != nil {
+			// Part of a frame may have gone out: nothing after it can.
+			c.Conn.Close()
+		}
+		return n, err
 	}
 	*c.held = append(*c.held, p...)
 	if len(*c.held) >= corkLimit {
@@ -244,15 +264,19 @@ func (c *corkConn) sendHeld(timeout time.Duration) error {
 	if len(*c.held) == 0 {
 		return nil
 	}
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	c.setDeadline(time.Now().Add(timeout))
 	_, err := c.Conn.Write(*c.held)
-	_ = c.Conn.SetWriteDeadline(time.Time{})
 	*c.held = (*c.held)[:0]
 	if err != nil {
 		// Part of a frame may have gone out: nothing after it can.
 		c.Conn.Close()
 	}
 	return err
+}
+
+func (c *corkConn) setDeadline(t time.Time) {
+	c.deadline = t
+	_ = c.Conn.SetWriteDeadline(t)
 }
 
 // prefixedConn is a connection whose first bytes were read already.
@@ -329,6 +353,12 @@ func (ss *session) start() {
 	// Socket I/O runs on io, which close() does not cancel: cancelling a
 	// read or write would drop the connection without our close code.
 	ss.io, ss.endIO = context.WithCancel(context.WithoutCancel(ctx))
+	// Reads and writes themselves run on a context that is never done,
+	// for which coder/websocket sets up no timer and no callback per frame:
+	// writes time out by the connection's deadline (corkConn), and the
+	// end of io closes the connection, which ends any read or write.
+	ss.rw = context.WithoutCancel(ss.io)
+	context.AfterFunc(ss.io, func() { _ = ss.out.Conn.Close() })
 	greeted := true
 	if s.greet != nil {
 		for _, f := range s.greet(ctx, ss.dev) {
@@ -403,9 +433,7 @@ func (ss *session) shutdown() {
 }
 
 func (ss *session) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(ss.io, writeTimeout)
-	defer cancel()
-	return ss.wrote(ss.ws.Write(ctx, websocket.MessageText, b))
+	return ss.wrote(ss.ws.Write(ss.rw, websocket.MessageText, b))
 }
 
 // wrote takes the outcome of a write to the socket: one that timed out
@@ -637,7 +665,7 @@ func (ss *session) readLoop() {
 	defer close(ss.readDone)
 	defer ss.cancel()
 	for {
-		_, b, err := ss.ws.Read(ss.io)
+		_, b, err := ss.ws.Read(ss.rw)
 		if err != nil {
 			return
 		}
