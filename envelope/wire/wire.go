@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/hushmsg/hush/internal/api"
 )
 
@@ -90,9 +92,18 @@ const MaxAckIDs = 1024
 var ErrUnknownType = errors.New("unknown frame type")
 
 // Decode parses one frame and checks that the fields its type needs are present.
+//
+// Frames are decoded by go-json-experiment/json (the proposed
+// encoding/json/v2, in the standard library behind GOEXPERIMENT=jsonv2),
+// which parses in one pass where encoding/json checks the whole input
+// first: a send frame decodes 2.6 times as fast, with 4 allocations
+// instead of 15 (docs/benchmarks.md). It is also stricter: field names
+// match exactly as docs/protocol.md spells them, a name may not repeat, and
+// strings must be valid UTF-8. Encoding stays with encoding/json, which is
+// the faster of the two there.
 func Decode(b []byte) (*Frame, error) {
 	var f Frame
-	if err := json.Unmarshal(b, &f); err != nil {
+	if err := jsonv2.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("decode frame: %w", err)
 	}
 	if err := f.validate(); err != nil {

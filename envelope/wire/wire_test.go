@@ -92,6 +92,36 @@ func BenchmarkEncodeEnvelope(b *testing.B) {
 	}
 }
 
+func BenchmarkDecodeSend(b *testing.B) {
+	in, _ := wire.Encode(&wire.Frame{Type: wire.TypeSend, RequestID: "r1", Send: &api.Send{
+		Destination: "8b0f1c1f-8f5e-4c44-9a8e-0d5f7c8f9a1b",
+		Messages:    []api.OutgoingMessage{{DeviceID: 1, RegistrationID: 1, Type: 2, Content: make([]byte, 256)}}}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := wire.Decode(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDecodeIsStrict: names match exactly as the protocol spells them, a
+// name may not repeat, and strings are valid UTF-8.
+func TestDecodeIsStrict(t *testing.T) {
+	for _, in := range []string{
+		`{"Type":"ack","id":"x"}`,
+		`{"type":"ack","ID":"x"}`,
+		`{"type":"ack","id":"x","type":"send"}`,
+		"{\"type\":\"ack\",\"id\":\"\xff\"}",
+	} {
+		if f, err := wire.Decode([]byte(in)); err == nil {
+			t.Errorf("Decode(%q) = %+v, want an error", in, f)
+		}
+	}
+	if _, err := wire.Decode([]byte(`{"type":"ack","id":"x","later_field":1}`)); err != nil {
+		t.Errorf("a field this version does not know: %v", err)
+	}
+}
+
 func BenchmarkDecodeAck(b *testing.B) {
 	in := []byte(`{"type":"ack","id":"2f1c1f0e-8f5e-4c44-9a8e-0d5f7c8f9a1b"}`)
 	b.ReportAllocs()
