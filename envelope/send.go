@@ -250,11 +250,7 @@ func (s *Service) accept(ctx context.Context, sender auth.Device, req *api.Send)
 	if ok, wait := s.sends.Allow(sender.AccountID); !ok {
 		return nil, httpx.RateLimited(wait, "sends from this account")
 	}
-	regs, err := s.expected(ctx, sender, dest)
-	if err != nil {
-		return nil, err
-	}
-	if err := matchDevices(regs, sender, dest, req.Messages); err != nil {
+	if err := s.checkDevices(ctx, sender, dest, req.Messages); err != nil {
 		return nil, err
 	}
 	if len(req.Messages) == 0 {
@@ -353,32 +349,88 @@ func (s *Service) checkMessages(sender auth.Device, dest string, msgs []api.Outg
 	return nil
 }
 
-// expected returns, per account, the devices a send must name with their
-// registration ids: every device of dest and every other device of the
-// sender.
-func (s *Service) expected(ctx context.Context, sender auth.Device, dest string) (map[string]map[uint32]uint32, error) {
-	out := make(map[string]map[uint32]uint32, 2)
-	for _, acct := range []string{dest, sender.AccountID} {
-		if _, done := out[acct]; done {
-			continue
-		}
+// checkDevices answers whether msgs name exactly the devices a send must
+// name, with their registration ids: every device of dest and every other
+// device of the sender. The common case, a send that names them right, is
+// checked on the cached device lists as they are; only a send that does
+// not gets the maps that say what differs (matchDevices).
+func (s *Service) checkDevices(ctx context.Context, sender auth.Device, dest string, msgs []api.OutgoingMessage) error {
+	var lists [2][]Recipient
+	accts := orderedAccounts(dest, sender.AccountID)
+	for i, acct := range accts {
 		rs, err := s.recipients.get(ctx, s.store, acct)
 		if errors.Is(err, ErrNotFound) {
-			return nil, httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no such account")
+			return httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no such account")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("recipients of %s: %w", acct, err)
+			return fmt.Errorf("recipients of %s: %w", acct, err)
 		}
-		m := make(map[uint32]uint32, len(rs))
-		for _, r := range rs {
+		lists[i] = rs
+	}
+	if namesExactly(lists, accts, sender, dest, msgs) {
+		return nil
+	}
+	want := make(map[string]map[uint32]uint32, 2)
+	for i, acct := range accts {
+		m := make(map[uint32]uint32, len(lists[i]))
+		for _, r := range lists[i] {
 			if acct == sender.AccountID && r.DeviceID == sender.DeviceID {
 				continue
 			}
 			m[r.DeviceID] = r.RegistrationID
 		}
-		out[acct] = m
+		want[acct] = m
 	}
-	return out, nil
+	return matchDevices(want, sender, dest, msgs)
+}
+
+// namesExactly reports, without allocating, whether msgs name each device
+// of lists (those of accts[0] and accts[1], the sender's own device left
+// out) once, with its registration id. False may also mean "too many
+// messages to tell cheaply": matchDevices then decides.
+func namesExactly(lists [2][]Recipient, accts []string, sender auth.Device, dest string, msgs []api.OutgoingMessage) bool {
+	const most = 16 // pairs of messages compared for repeats: n²/2
+	if len(msgs) > most {
+		return false
+	}
+	want := 0
+	for i, acct := range accts {
+		for _, r := range lists[i] {
+			if acct != sender.AccountID || r.DeviceID != sender.DeviceID {
+				want++ // not the sender's own device, which is not named
+			}
+		}
+	}
+	if len(msgs) != want {
+		return false
+	}
+	for i, m := range msgs {
+		acct := accountOf(m, dest)
+		if acct == sender.AccountID && m.DeviceID == sender.DeviceID {
+			return false
+		}
+		found := false
+		for j, a := range accts {
+			if a != acct {
+				continue
+			}
+			for _, r := range lists[j] {
+				if r.DeviceID == m.DeviceID {
+					found = r.RegistrationID == m.RegistrationID
+					break
+				}
+			}
+		}
+		if !found {
+			return false
+		}
+		for _, p := range msgs[:i] {
+			if p.DeviceID == m.DeviceID && accountOf(p, dest) == acct {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // matchDevices answers 409 for missing or extra devices, then 410 for
