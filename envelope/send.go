@@ -289,6 +289,13 @@ func newEnvelopeID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())
 }
 
+// Random UUIDs (the envelope ids' 62 random bits, account ids) take their
+// bytes from a buffer that google/uuid refills from crypto/rand 256 bytes
+// at a time, instead of a read of 16 bytes and an allocation per id. The
+// pool may only be switched on while nothing makes UUIDs, which a
+// package's init guarantees.
+func init() { uuid.EnableRandPool() }
+
 // answer waits until every envelope is durable or acked, then tells
 // devices that were not handed theirs directly to look in the store.
 func (a *accepted) answer(ctx context.Context) (*api.SendResult, error) {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -77,6 +78,10 @@ type session struct {
 	again      bool
 	stopped    bool
 	delivering sync.WaitGroup
+
+	// Set by the deliverer when what it has to deliver waits for room in
+	// the window; acks kick it only then.
+	roomWanted atomic.Bool
 
 	// The deliverer's own state; only the running deliverer touches it.
 	cursor         int64 // position of the last envelope fetched
@@ -627,6 +632,21 @@ func (ss *session) deliverAll() (ok bool) {
 			}
 			continue
 		}
+		// Nothing more can go out now. What is still waiting (the store
+		// not yet caught up, or envelopes handed over) waits for room in
+		// the window, and only then do acks need to kick: a kick per ack
+		// would start a deliverer per ack that finds nothing to do. The
+		// flag is set before the window is looked at again, and an ack
+		// frees room before it reads the flag, so either that ack kicks
+		// or this look sees the room it freed.
+		if ss.dirty || q.front() != nil {
+			ss.roomWanted.Store(true)
+			if ss.inflightLen() < inflight {
+				continue
+			}
+			return true
+		}
+		ss.roomWanted.Store(false)
 		return true
 	}
 }
@@ -746,8 +766,8 @@ func (ss *session) ack(id string) error {
 		_, was := ss.inflight[u]
 		delete(ss.inflight, u)
 		ss.mu.Unlock()
-		if was {
-			ss.kick() // room in the window
+		if was && ss.roomWanted.Load() {
+			ss.kick() // room in the window, which the deliverer waits for
 		}
 	}
 	if !ss.s.ackLive(k, done) {
