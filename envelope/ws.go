@@ -685,17 +685,14 @@ func (ss *session) readLoop() {
 	defer close(ss.readDone)
 	defer ss.cancel()
 	for {
-		_, b, err := ss.ws.Read(ss.rw)
-		if err != nil {
-			return
-		}
-		ss.busy.Lock()
-		if ss.closing {
-			ss.busy.Unlock()
-			return
-		}
-		err = ss.handle(b)
-		ss.busy.Unlock()
+		err := wire.Read(ss.rw, ss.ws, func(b []byte) error {
+			ss.busy.Lock()
+			defer ss.busy.Unlock()
+			if ss.closing {
+				return errClosing
+			}
+			return ss.handle(b)
+		})
 		if err != nil {
 			return
 		}
@@ -741,7 +738,10 @@ func errorFrame(code, msg string) *wire.Frame {
 	return &wire.Frame{Type: wire.TypeError, Error: &api.Error{Code: code, Message: msg}}
 }
 
-var errBadAckID = errors.New("ack: id is not an envelope id")
+var (
+	errBadAckID = errors.New("ack: id is not an envelope id")
+	errClosing  = errors.New("session closing")
+)
 
 // ack queues the deletion of an envelope; the delivery window frees up once
 // it is committed. A failed deletion is logged and the envelope delivered

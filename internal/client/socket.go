@@ -98,12 +98,15 @@ func (c *Client) dialOnce(ctx context.Context, path string, h http.Header) (*web
 
 func (s *MessageSocket) readLoop() {
 	for {
-		_, b, err := s.conn.Read(context.Background())
-		if err != nil {
-			s.end(err)
+		var f *wire.Frame
+		var err error
+		if rerr := wire.Read(context.Background(), s.conn, func(b []byte) error {
+			f, err = wire.Decode(b)
+			return nil
+		}); rerr != nil {
+			s.end(rerr)
 			return
 		}
-		f, err := wire.Decode(b)
 		switch {
 		case errors.Is(err, wire.ErrUnknownType):
 			continue // a newer server's frame; the protocol says to ignore it
