@@ -63,14 +63,18 @@ func (c *conn) takeLive() []byte {
 }
 
 // hub tracks this node's live connections and routes bus events to them.
+// Every send and every answer looks a device up, so lookups share a read
+// lock, and connections are indexed by account, so that an event for a
+// whole account looks at that account's connections only.
 type hub struct {
-	mu        sync.Mutex // guards the following fields
-	conns     map[deviceKey]*conn
+	mu        sync.RWMutex                  // guards the following fields
+	conns     map[string]map[uint32]*conn   // account -> device -> connection
+	n         int                           // connections in conns
 	followers map[string]map[*conn]struct{} // account -> connections following its presence
 }
 
 func newHub() *hub {
-	return &hub{conns: make(map[deviceKey]*conn), followers: make(map[string]map[*conn]struct{})}
+	return &hub{conns: make(map[string]map[uint32]*conn), followers: make(map[string]map[*conn]struct{})}
 }
 
 func (h *hub) follow(account string, c *conn) {
@@ -94,8 +98,8 @@ func (h *hub) unfollow(account string, c *conn) {
 // offerPresence hands a presence frame to the connections following its
 // account.
 func (h *hub) offerPresence(e bus.Event) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	for c := range h.followers[e.Account] {
 		c.offer(e.Payload)
 	}
@@ -105,8 +109,16 @@ func (h *hub) offerPresence(e bus.Event) bool {
 // add registers c, displacing the device's older connection on this node.
 func (h *hub) add(c *conn) {
 	h.mu.Lock()
-	old := h.conns[c.key]
-	h.conns[c.key] = c
+	devs := h.conns[c.key.account]
+	if devs == nil {
+		devs = make(map[uint32]*conn, 1)
+		h.conns[c.key.account] = devs
+	}
+	old := devs[c.key.device]
+	devs[c.key.device] = c
+	if old == nil {
+		h.n++
+	}
 	h.mu.Unlock()
 	if old != nil {
 		old.close(wire.CloseDisplaced, "another connection of this device took over")
@@ -116,16 +128,20 @@ func (h *hub) add(c *conn) {
 // remove unregisters c unless a newer connection replaced it.
 func (h *hub) remove(c *conn) {
 	h.mu.Lock()
-	if h.conns[c.key] == c {
-		delete(h.conns, c.key)
+	if devs := h.conns[c.key.account]; devs[c.key.device] == c {
+		delete(devs, c.key.device)
+		h.n--
+		if len(devs) == 0 {
+			delete(h.conns, c.key.account)
+		}
 	}
 	h.mu.Unlock()
 }
 
 func (h *hub) get(k deviceKey) *conn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.conns[k]
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.conns[k.account][k.device]
 }
 
 // matching returns the connections of e's device, or of every device of
@@ -137,13 +153,11 @@ func (h *hub) matching(e bus.Event) []*conn {
 		}
 		return nil
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	var out []*conn
-	for k, c := range h.conns {
-		if k.account == e.Account {
-			out = append(out, c)
-		}
+	for _, c := range h.conns[e.Account] {
+		out = append(out, c)
 	}
 	return out
 }
@@ -157,10 +171,12 @@ func (h *hub) onEvent(e bus.Event) bool {
 	case bus.PresenceChanged:
 		return h.offerPresence(e)
 	case bus.Resync:
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for _, c := range h.conns {
-			c.poke()
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		for _, devs := range h.conns {
+			for _, c := range devs {
+				c.poke()
+			}
 		}
 		return true
 	}
@@ -187,12 +203,14 @@ func (h *hub) onEvent(e bus.Event) bool {
 
 // closeAll closes every connection, for shutdown.
 func (h *hub) closeAll(code int, reason string) {
-	h.mu.Lock()
-	all := make([]*conn, 0, len(h.conns))
-	for _, c := range h.conns {
-		all = append(all, c)
+	h.mu.RLock()
+	all := make([]*conn, 0, h.n)
+	for _, devs := range h.conns {
+		for _, c := range devs {
+			all = append(all, c)
+		}
 	}
-	h.mu.Unlock()
+	h.mu.RUnlock()
 	for _, c := range all {
 		c.close(code, reason)
 	}
@@ -200,7 +218,7 @@ func (h *hub) closeAll(code int, reason string) {
 
 // count returns the number of live connections.
 func (h *hub) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.conns)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.n
 }

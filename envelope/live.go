@@ -162,42 +162,69 @@ func (w *sendWait) wait() error {
 }
 
 // liveSet indexes the envelopes handed to local sessions and not yet
-// stored, so that an ack can find them.
+// stored, so that an ack can find them. Every send and every ack goes
+// through it, so it is split in liveShards maps, each with its own lock,
+// chosen by the last byte of the envelope id (random in a UUIDv7): one map
+// behind one lock made sends and acks queue up behind each other, the more
+// so the more sockets were busy.
 type liveSet struct {
+	shards [liveShards]liveShard
+}
+
+const liveShards = 32
+
+type liveShard struct {
 	mu sync.Mutex
 	m  map[AckKey]*outbound
 }
 
+func newLiveSet() *liveSet {
+	l := &liveSet{}
+	for i := range l.shards {
+		l.shards[i].m = make(map[AckKey]*outbound)
+	}
+	return l
+}
+
+func (l *liveSet) shard(k AckKey) *liveShard { return &l.shards[int(k.ID[15])%liveShards] }
+
 func keyOf(e *Stored) AckKey { return AckKey{AccountID: e.AccountID, DeviceID: e.DeviceID, ID: e.ID} }
 
 func (l *liveSet) add(o *outbound) {
-	l.mu.Lock()
-	l.m[keyOf(&o.env)] = o
-	l.mu.Unlock()
+	k := keyOf(&o.env)
+	sh := l.shard(k)
+	sh.mu.Lock()
+	sh.m[k] = o
+	sh.mu.Unlock()
 }
 
 func (l *liveSet) remove(o *outbound) {
 	k := keyOf(&o.env)
-	l.mu.Lock()
-	if l.m[k] == o {
-		delete(l.m, k)
+	sh := l.shard(k)
+	sh.mu.Lock()
+	if sh.m[k] == o {
+		delete(sh.m, k)
 	}
-	l.mu.Unlock()
+	sh.mu.Unlock()
 }
 
 func (l *liveSet) get(k AckKey) *outbound {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m[k]
+	sh := l.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[k]
 }
 
 // all returns every envelope in the set (held, or being inserted).
 func (l *liveSet) all() []*outbound {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []*outbound
-	for _, o := range l.m {
-		out = append(out, o)
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		for _, o := range sh.m {
+			out = append(out, o)
+		}
+		sh.mu.Unlock()
 	}
 	return out
 }

@@ -182,7 +182,7 @@ type Service struct {
 	down   bool // Shutdown has begun: no new sessions
 
 	inserts *batch.Batcher[*outbound] // group commit of sends
-	live    liveSet                   // envelopes handed to local sessions, not yet stored
+	live    *liveSet                  // envelopes handed to local sessions, not yet stored
 
 	recipients   *recipientCache
 	groupDevices GroupDevices          // nil: no group sends
@@ -195,7 +195,7 @@ type Service struct {
 // New returns a Service and subscribes it to b. greet may be nil.
 func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics, greet func(context.Context, auth.Device) [][]byte) *Service {
 	s := &Service{cfg: cfg, store: store, bus: b, log: log, m: m, now: time.Now, greet: greet, hub: newHub(),
-		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}, live: liveSet{m: map[AckKey]*outbound{}}}
+		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}, live: newLiveSet()}
 	s.inserts = batch.New(insertBatch, s.flushInserts)
 	s.acks = batch.New(ackBatch, s.flushAcks)
 	s.recipients = newRecipientCache(recipientCacheSize)
@@ -288,13 +288,6 @@ func (s *Service) accept(ctx context.Context, sender auth.Device, req *api.Send)
 func newEnvelopeID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())
 }
-
-// Random UUIDs (the envelope ids' 62 random bits, account ids) take their
-// bytes from a buffer that google/uuid refills from crypto/rand 256 bytes
-// at a time, instead of a read of 16 bytes and an allocation per id. The
-// pool may only be switched on while nothing makes UUIDs, which a
-// package's init guarantees.
-func init() { uuid.EnableRandPool() }
 
 // answer waits until every envelope is durable or acked, then tells
 // devices that were not handed theirs directly to look in the store.
