@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -68,13 +69,13 @@ func (c *conn) takeLive() []byte {
 // whole account looks at that account's connections only.
 type hub struct {
 	mu        sync.RWMutex                  // guards the following fields
-	conns     map[string]map[uint32]*conn   // account -> device -> connection
+	conns     map[string][]*conn            // account -> its devices' connections (a few: a slice costs less than a map)
 	n         int                           // connections in conns
 	followers map[string]map[*conn]struct{} // account -> connections following its presence
 }
 
 func newHub() *hub {
-	return &hub{conns: make(map[string]map[uint32]*conn), followers: make(map[string]map[*conn]struct{})}
+	return &hub{conns: make(map[string][]*conn), followers: make(map[string]map[*conn]struct{})}
 }
 
 func (h *hub) follow(account string, c *conn) {
@@ -110,13 +111,11 @@ func (h *hub) offerPresence(e bus.Event) bool {
 func (h *hub) add(c *conn) {
 	h.mu.Lock()
 	devs := h.conns[c.key.account]
-	if devs == nil {
-		devs = make(map[uint32]*conn, 1)
-		h.conns[c.key.account] = devs
-	}
-	old := devs[c.key.device]
-	devs[c.key.device] = c
-	if old == nil {
+	var old *conn
+	if i := indexOf(devs, c.key.device); i >= 0 {
+		old, devs[i] = devs[i], c
+	} else {
+		h.conns[c.key.account] = append(devs, c)
 		h.n++
 	}
 	h.mu.Unlock()
@@ -128,11 +127,15 @@ func (h *hub) add(c *conn) {
 // remove unregisters c unless a newer connection replaced it.
 func (h *hub) remove(c *conn) {
 	h.mu.Lock()
-	if devs := h.conns[c.key.account]; devs[c.key.device] == c {
-		delete(devs, c.key.device)
+	devs := h.conns[c.key.account]
+	if i := indexOf(devs, c.key.device); i >= 0 && devs[i] == c {
 		h.n--
-		if len(devs) == 0 {
+		if len(devs) == 1 {
 			delete(h.conns, c.key.account)
+		} else {
+			devs[i] = devs[len(devs)-1]
+			devs[len(devs)-1] = nil
+			h.conns[c.key.account] = devs[:len(devs)-1]
 		}
 	}
 	h.mu.Unlock()
@@ -141,7 +144,21 @@ func (h *hub) remove(c *conn) {
 func (h *hub) get(k deviceKey) *conn {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.conns[k.account][k.device]
+	devs := h.conns[k.account]
+	if i := indexOf(devs, k.device); i >= 0 {
+		return devs[i]
+	}
+	return nil
+}
+
+// indexOf returns the index of device's connection in devs, or -1.
+func indexOf(devs []*conn, device uint32) int {
+	for i, c := range devs {
+		if c.key.device == device {
+			return i
+		}
+	}
+	return -1
 }
 
 // matching returns the connections of e's device, or of every device of
@@ -155,11 +172,7 @@ func (h *hub) matching(e bus.Event) []*conn {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	var out []*conn
-	for _, c := range h.conns[e.Account] {
-		out = append(out, c)
-	}
-	return out
+	return slices.Clone(h.conns[e.Account])
 }
 
 // onEvent routes a bus event; it never blocks. It reports whether a
