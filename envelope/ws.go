@@ -54,8 +54,7 @@ type session struct {
 	cancel context.CancelFunc // ends the session (not the socket I/O)
 	io     context.Context    // socket I/O; outlives cancel until the close handshake
 	endIO  context.CancelFunc
-	rw     context.Context // io without its end, for each read and write (see start)
-	addr   string          // the client's, counted in Service.addrs
+	addr   string // the client's, counted in Service.addrs
 	// Undo start.
 	unwatchDevice, unwatchAccount, stopPinger func()
 
@@ -358,12 +357,6 @@ func (ss *session) start() {
 	// Socket I/O runs on io, which close() does not cancel: cancelling a
 	// read or write would drop the connection without our close code.
 	ss.io, ss.endIO = context.WithCancel(context.WithoutCancel(ctx))
-	// Reads and writes themselves run on a context that is never done,
-	// for which coder/websocket sets up no timer and no callback per frame:
-	// writes time out by the connection's deadline (corkConn), and the
-	// end of io closes the connection, which ends any read or write.
-	ss.rw = context.WithoutCancel(ss.io)
-	context.AfterFunc(ss.io, func() { _ = ss.out.Conn.Close() })
 	greeted := true
 	if s.greet != nil {
 		for _, f := range s.greet(ctx, ss.dev) {
@@ -402,6 +395,7 @@ func (ss *session) shutdown() {
 	ss.delivering.Wait()
 	_ = ss.ws.Close(ss.closeCode, ss.closeWhy)
 	ss.endIO()
+	_ = ss.out.Conn.Close() // ends a read or write still in progress (see rw)
 	<-ss.readDone
 	if ss.stopPinger != nil {
 		ss.stopPinger()
@@ -437,8 +431,15 @@ func (ss *session) shutdown() {
 	s.sessions.Done()
 }
 
+// rw is the context of each read and write on a session's socket: one
+// that is never done, for which coder/websocket sets up no timer and no
+// callback per frame. Writes time out by the connection's write deadline
+// instead (corkConn), and shutdown closes the connection, which ends a
+// read or write still in progress.
+var rw = context.Background()
+
 func (ss *session) write(b []byte) error {
-	return ss.wrote(ss.ws.Write(ss.rw, websocket.MessageText, b))
+	return ss.wrote(ss.ws.Write(rw, websocket.MessageText, b))
 }
 
 // wrote takes the outcome of a write to the socket: one that timed out
@@ -685,7 +686,7 @@ func (ss *session) readLoop() {
 	defer close(ss.readDone)
 	defer ss.cancel()
 	for {
-		err := wire.Read(ss.rw, ss.ws, func(b []byte) error {
+		err := wire.Read(rw, ss.ws, func(b []byte) error {
 			ss.busy.Lock()
 			defer ss.busy.Unlock()
 			if ss.closing {
