@@ -219,9 +219,7 @@ func (h *hub) closeAll(code int, reason string) {
 	h.mu.RLock()
 	all := make([]*conn, 0, h.n)
 	for _, devs := range h.conns {
-		for _, c := range devs {
-			all = append(all, c)
-		}
+		all = append(all, devs...)
 	}
 	h.mu.RUnlock()
 	for _, c := range all {
