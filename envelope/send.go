@@ -374,10 +374,9 @@ func (s *Service) checkDevices(ctx context.Context, sender auth.Device, dest str
 	for i, acct := range accts {
 		m := make(map[uint32]uint32, len(lists[i]))
 		for _, r := range lists[i] {
-			if acct == sender.AccountID && r.DeviceID == sender.DeviceID {
-				continue
+			if !isSender(sender, acct, r.DeviceID) {
+				m[r.DeviceID] = r.RegistrationID
 			}
-			m[r.DeviceID] = r.RegistrationID
 		}
 		want[acct] = m
 	}
@@ -396,8 +395,8 @@ func namesExactly(lists [2][]Recipient, accts []string, sender auth.Device, dest
 	want := 0
 	for i, acct := range accts {
 		for _, r := range lists[i] {
-			if acct != sender.AccountID || r.DeviceID != sender.DeviceID {
-				want++ // not the sender's own device, which is not named
+			if !isSender(sender, acct, r.DeviceID) {
+				want++
 			}
 		}
 	}
@@ -406,7 +405,7 @@ func namesExactly(lists [2][]Recipient, accts []string, sender auth.Device, dest
 	}
 	for i, m := range msgs {
 		acct := accountOf(m, dest)
-		if acct == sender.AccountID && m.DeviceID == sender.DeviceID {
+		if isSender(sender, acct, m.DeviceID) {
 			return false
 		}
 		found := false
@@ -431,6 +430,12 @@ func namesExactly(lists [2][]Recipient, accts []string, sender auth.Device, dest
 		}
 	}
 	return true
+}
+
+// isSender reports whether device of acct is the sender's own, which a
+// send never names.
+func isSender(sender auth.Device, acct string, device uint32) bool {
+	return acct == sender.AccountID && device == sender.DeviceID
 }
 
 // matchDevices answers 409 for missing or extra devices, then 410 for

@@ -206,12 +206,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		if now := time.Now(); c.deadline.Sub(now) < writeTimeout-deadlineSlack {
 			c.setDeadline(now.Add(writeTimeout))
 		}
-		n, err := c.Conn.Write(p)
-		if err != nil {
-			// Part of a frame may have gone out: nothing after it can.
-			c.Conn.Close()
-		}
-		return n, err
+		return c.send(p)
 	}
 	*c.held = append(*c.held, p...)
 	if len(*c.held) >= corkLimit {
@@ -269,13 +264,19 @@ func (c *corkConn) sendHeld(timeout time.Duration) error {
 		return nil
 	}
 	c.setDeadline(time.Now().Add(timeout))
-	_, err := c.Conn.Write(*c.held)
+	_, err := c.send(*c.held)
 	*c.held = (*c.held)[:0]
+	return err
+}
+
+// send writes p to the connection, and closes it if the write fails: part
+// of a frame may have gone out, and nothing after it can.
+func (c *corkConn) send(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
 	if err != nil {
-		// Part of a frame may have gone out: nothing after it can.
 		c.Conn.Close()
 	}
-	return err
+	return n, err
 }
 
 func (c *corkConn) setDeadline(t time.Time) {
