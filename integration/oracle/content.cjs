@@ -11,7 +11,7 @@ const PAD_BLOCK = 160;
 const F = {
   content: { dataMessage: 1, syncMessage: 2, receiptMessage: 5, typingMessage: 6, senderKeyDistributionMessage: 7, decryptionErrorMessage: 8 },
   data: { body: 1, attachments: 2, flags: 4, timestamp: 7, group: 15, location: 100 },
-  attachment: { contentType: 2, key: 3, size: 4, thumbnail: 5, digest: 6, fileName: 7, caption: 11, cdnKey: 15 },
+  attachment: { contentType: 2, key: 3, size: 4, thumbnail: 5, digest: 6, fileName: 7, flags: 8, caption: 11, cdnKey: 15 },
   group: { id: 1, revision: 2 },
   location: { latitude: 1, longitude: 2, label: 3 },
   receipt: { type: 1, timestamp: 2 },
@@ -77,7 +77,7 @@ const enc = {
   attachment(w, a) {
     w.string(F.attachment.contentType, a.contentType); w.bytes(F.attachment.key, a.key); w.uint(F.attachment.size, a.size);
     w.bytes(F.attachment.thumbnail, a.thumbnail); w.bytes(F.attachment.digest, a.digest); w.string(F.attachment.fileName, a.fileName);
-    w.string(F.attachment.caption, a.caption); w.string(F.attachment.cdnKey, a.cdnKey);
+    w.uint(F.attachment.flags, a.flags); w.string(F.attachment.caption, a.caption); w.string(F.attachment.cdnKey, a.cdnKey);
   },
   data(w, d) {
     w.string(F.data.body, d.body);
@@ -117,7 +117,7 @@ function decodeWith(buf, spec) {
 const dec = {};
 dec.group = { 1: ['id', 'string'], 2: ['revision', 'uint'] };
 dec.location = { 1: ['latitude', 'double'], 2: ['longitude', 'double'], 3: ['label', 'string'] };
-dec.attachment = { 2: ['contentType', 'string'], 3: ['key', 'bytes'], 4: ['size', 'uint'], 5: ['thumbnail', 'bytes'], 6: ['digest', 'bytes'], 7: ['fileName', 'string'], 11: ['caption', 'string'], 15: ['cdnKey', 'string'] };
+dec.attachment = { 2: ['contentType', 'string'], 3: ['key', 'bytes'], 4: ['size', 'uint'], 5: ['thumbnail', 'bytes'], 6: ['digest', 'bytes'], 7: ['fileName', 'string'], 8: ['flags', 'uint'], 11: ['caption', 'string'], 15: ['cdnKey', 'string'] };
 dec.data = { 1: ['body', 'string'], 2: ['attachments', dec.attachment, true], 4: ['flags', 'uint'], 7: ['timestamp', 'uint'], 15: ['group', dec.group], 100: ['location', dec.location] };
 dec.receipt = { 1: ['type', 'uint'], 2: ['timestamps', 'uint', true] };
 dec.typing = { 1: ['timestamp', 'uint'], 2: ['action', 'uint'], 3: ['groupId', 'bytes'] };
