@@ -33,9 +33,10 @@ type Store interface {
 	TouchDevice(ctx context.Context, accountID string, deviceID uint32, day int64) error
 	// Devices lists an account's devices by id.
 	Devices(ctx context.Context, accountID string) ([]Device, error)
-	// AddDevice adds a device with the next unused id unless the account
-	// has max devices already (ErrTooManyDevices) or does not exist
-	// (ErrNotFound).
+	// AddDevice adds a device with the lowest id in 2..MaxDeviceID that no
+	// device of the account has (NextDeviceID), unless the account has max
+	// devices already or no id is free (ErrTooManyDevices) or does not
+	// exist (ErrNotFound).
 	AddDevice(ctx context.Context, accountID string, d NewDevice, max int) (uint32, error)
 	// RemoveDevice deletes a device with its keys and envelopes, or
 	// returns ErrNotFound.
@@ -85,4 +86,28 @@ type Device struct {
 type Credential struct {
 	PasswordHash []byte
 	LastSeenDay  int64
+}
+
+// MaxDeviceID is the largest device id: libsignal's ProtocolAddress takes
+// device ids 1..127, so an official client cannot address a larger one.
+const MaxDeviceID = 127
+
+// NextDeviceID returns the lowest id in 2..MaxDeviceID that is not in used
+// (the account's device ids, in any order), and false when all are taken.
+// Ids of removed devices are given out again: the ids never run out after
+// many link and remove cycles, and a peer's session with the old device
+// fails as stale (another registration id), not silently.
+func NextDeviceID(used []uint32) (uint32, bool) {
+	var taken [MaxDeviceID + 1]bool
+	for _, id := range used {
+		if id <= MaxDeviceID {
+			taken[id] = true
+		}
+	}
+	for id := uint32(2); id <= MaxDeviceID; id++ {
+		if !taken[id] {
+			return id, true
+		}
+	}
+	return 0, false
 }

@@ -229,19 +229,27 @@ func (s *Store) AddDevice(ctx context.Context, accountID string, d devices.NewDe
 	var id uint32
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		// The account row lock serializes linking on one account.
-		if err := tx.QueryRow(ctx, `SELECT next_device_id FROM accounts WHERE account_id = $1 FOR UPDATE`, accountID).Scan(&id); err != nil {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE`, accountID).Scan(&one); err != nil {
 			return notFound(err, devices.ErrNotFound)
 		}
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM devices WHERE account_id = $1`, accountID).Scan(&n); err != nil {
+		rows, err := tx.Query(ctx, `SELECT device_id FROM devices WHERE account_id = $1`, accountID)
+		if err != nil {
 			return err
 		}
-		if n >= maxDevices {
+		used, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		ids := make([]uint32, len(used))
+		for i, u := range used {
+			ids[i] = uint32(u)
+		}
+		free, ok := devices.NextDeviceID(ids)
+		if len(ids) >= maxDevices || !ok {
 			return devices.ErrTooManyDevices
 		}
-		if _, err := tx.Exec(ctx, `UPDATE accounts SET next_device_id = next_device_id + 1 WHERE account_id = $1`, accountID); err != nil {
-			return err
-		}
+		id = free
 		return insertDevice(ctx, tx, accountID, id, d)
 	})
 	return id, err

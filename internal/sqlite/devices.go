@@ -158,19 +158,23 @@ func (s *Store) Devices(ctx context.Context, accountID string) ([]devices.Device
 func (s *Store) AddDevice(ctx context.Context, accountID string, d devices.NewDevice, maxDevices int) (uint32, error) {
 	var id uint32
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT next_device_id FROM accounts WHERE account_id = ?`, accountID).Scan(&id); err != nil {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE account_id = ?`, accountID).Scan(&one); err != nil {
 			return notFound(err, devices.ErrNotFound)
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE account_id = ?`, accountID).Scan(&n); err != nil {
+		rows, err := tx.QueryContext(ctx, `SELECT device_id FROM devices WHERE account_id = ?`, accountID)
+		if err != nil {
 			return err
 		}
-		if n >= maxDevices {
+		used, err := scanIDs(rows)
+		if err != nil {
+			return err
+		}
+		free, ok := devices.NextDeviceID(used)
+		if len(used) >= maxDevices || !ok {
 			return devices.ErrTooManyDevices
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET next_device_id = next_device_id + 1 WHERE account_id = ?`, accountID); err != nil {
-			return err
-		}
+		id = free
 		return insertDevice(ctx, tx, accountID, id, d)
 	})
 	return id, err
@@ -240,4 +244,18 @@ func (s *Store) SetLastSeenVisibility(ctx context.Context, accountID, visibility
 		return devices.ErrNotFound
 	}
 	return nil
+}
+
+// scanIDs reads a column of device ids and closes rows.
+func scanIDs(rows *sql.Rows) ([]uint32, error) {
+	defer rows.Close()
+	var ids []uint32
+	for rows.Next() {
+		var id uint32
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -188,10 +188,26 @@ func testAddDevice(t *testing.T, s Store) {
 	if _, err := s.AddDevice(ctx, id, newDevice(4), 3); !errors.Is(err, devices.ErrTooManyDevices) {
 		t.Fatalf("fourth device of three: err = %v", err)
 	}
-	check(t, s.RemoveDevice(ctx, id, 3))
+	check(t, s.RemoveDevice(ctx, id, 2))
 	got, err := s.AddDevice(ctx, id, newDevice(5), 3)
 	check(t, err)
-	equal(t, "ids are not reused", got, uint32(4))
+	equal(t, "the lowest free id is reused", got, uint32(2))
+	// Many link and remove cycles never leave libsignal's 1..127.
+	for i := range 300 {
+		check(t, s.RemoveDevice(ctx, id, 3))
+		got, err := s.AddDevice(ctx, id, newDevice(uint32(10+i)), 3)
+		check(t, err)
+		equal(t, "id after a link and remove cycle", got, uint32(3))
+	}
+	big := register(t, s, 1)
+	for want := uint32(2); want <= devices.MaxDeviceID; want++ {
+		got, err := s.AddDevice(ctx, big, newDevice(want), 1000)
+		check(t, err)
+		equal(t, "device id", got, want)
+	}
+	if _, err := s.AddDevice(ctx, big, newDevice(1), 1000); !errors.Is(err, devices.ErrTooManyDevices) {
+		t.Fatalf("device 128: err = %v, want ErrTooManyDevices", err)
+	}
 	if _, err := s.AddDevice(ctx, uuid.NewString(), newDevice(1), 3); !errors.Is(err, devices.ErrNotFound) {
 		t.Fatalf("unknown account: err = %v", err)
 	}
