@@ -1,0 +1,3 @@
+// Package signal implements the Signal protocol as the official libsignal
+// speaks it today, byte-compatible with it.
+package signal
