@@ -12,7 +12,9 @@ import (
 // library: both halves parse, the secret key embeds the public key, and
 // a secret encapsulated to the public key decapsulates with the secret.
 func TestKEMOfficialKeys(t *testing.T) {
-	var v struct{ Pairs []struct{ Public, Secret string } }
+	var v struct {
+		Pairs []struct{ Public, Secret string }
+	}
 	loadJSON(t, "kem.json", &v)
 	if len(v.Pairs) == 0 {
 		t.Fatal("no vectors")
