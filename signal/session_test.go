@@ -372,6 +372,10 @@ func TestBadPreKeyMessages(t *testing.T) {
 			}
 		})
 	}
+	// The message names Alice's device 1 as its sender.
+	if _, err := bob.Cipher.DecryptPreKey(ctx, signal.ProtocolAddress{Name: aliceName, DeviceID: 9}, w.body); !errors.Is(err, signal.ErrInvalidMAC) {
+		t.Fatalf("other sender address: %v, want ErrInvalidMAC", err)
+	}
 	// Bob lost the signed prekey.
 	other := newDevice(t, bobAddr, 3)
 	if _, err := other.Cipher.DecryptPreKey(ctx, alice.Address, w.body); !errors.Is(err, signal.ErrInvalidSignedPreKeyID) {
