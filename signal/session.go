@@ -35,10 +35,6 @@ type Cipher struct {
 	local ProtocolAddress
 	cfg   Config
 
-	// pqVersion is the SPQR version of new sessions. libsignal requires
-	// V1 of every session; only tests change it.
-	pqVersion spqr.Version
-
 	mu sync.Mutex // serializes record updates
 }
 
@@ -56,7 +52,7 @@ func NewCipher(local ProtocolAddress, cfg Config) (*Cipher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Cipher{local: local, cfg: cfg, pqVersion: spqr.V1}, nil
+	return &Cipher{local: local, cfg: cfg}, nil
 }
 
 // LocalAddress returns the local device's address.
@@ -152,8 +148,10 @@ func (c *Cipher) ProcessPreKeyBundle(ctx context.Context, remote ProtocolAddress
 		return fmt.Errorf("signal: PQXDH with %s: %w", remote, err)
 	}
 	self := sameAccount(identity.Public, c.local, bundle.IdentityKey, remote)
+	// Like libsignal, every new session runs SPQR V1 and requires it of
+	// the other side (minimum version V1).
 	pq, err := spqr.InitialState(spqr.Params{
-		AuthKey: keys.pqr, Version: c.pqVersion, Direction: spqr.A2B, MinVersion: c.pqVersion,
+		AuthKey: keys.pqr, Version: spqr.V1, Direction: spqr.A2B, MinVersion: spqr.V1,
 		ChainParams: chainParams(self),
 	})
 	if err != nil {
@@ -432,7 +430,7 @@ func (c *Cipher) processPreKey(ctx context.Context, remote ProtocolAddress, rec 
 	}
 	self := sameAccount(identity.Public, c.local, msg.IdentityKey, remote)
 	pq, err := spqr.InitialState(spqr.Params{
-		AuthKey: keys.pqr, Version: c.pqVersion, Direction: spqr.B2A, MinVersion: c.pqVersion,
+		AuthKey: keys.pqr, Version: spqr.V1, Direction: spqr.B2A, MinVersion: spqr.V1,
 		ChainParams: chainParams(self),
 	})
 	if err != nil {

@@ -48,10 +48,6 @@ func newDevice(t testing.TB, addr signal.ProtocolAddress, regID uint32) *signalt
 	if err != nil {
 		t.Fatal(err)
 	}
-	if spqrV1() != nil {
-		// Go-to-Go tests still cover the rest without the PQ ratchet.
-		signal.SetPQVersion(d.Cipher, spqr.V0)
-	}
 	return d
 }
 
