@@ -209,3 +209,43 @@ func FuzzDecrypt(f *testing.F) {
 		deliver(t, bob, alice, send(t, bob, alice, "still works"))
 	})
 }
+
+// FuzzParseKeysAndRecords covers the remaining decoders: keys, prekey
+// records, identity key pairs and scannable fingerprints.
+func FuzzParseKeysAndRecords(f *testing.F) {
+	id := mustIdentity(f)
+	pre, _ := signal.GeneratePreKey(1, nil)
+	signed, _ := signal.GenerateSignedPreKey(id, 2, timeNow(), nil)
+	kyber, _ := signal.GenerateKyberPreKey(id, 3, timeNow(), nil)
+	fp, _ := signal.NewFingerprint(2, 2, []byte("a"), id.Public, []byte("b"), id.Public)
+	for _, b := range [][]byte{id.Public.Bytes(), id.Bytes(), pre.Bytes(), signed.Bytes(), kyber.Bytes(), fp.Scannable} {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typed := func(err error, want error) {
+			if err != nil && !errors.Is(err, want) {
+				t.Fatalf("untyped error %v", err)
+			}
+		}
+		_, err := signal.ParsePublicKey(b)
+		typed(err, signal.ErrInvalidKey)
+		_, err = signal.ParsePrivateKey(b)
+		typed(err, signal.ErrInvalidKey)
+		_, err = signal.ParseIdentityKeyPair(b)
+		typed(err, signal.ErrInvalidKey)
+		_, err = signal.ParseKEMPublicKey(b)
+		typed(err, signal.ErrInvalidKey)
+		_, err = signal.ParseKEMSecretKey(b)
+		typed(err, signal.ErrInvalidKey)
+		_, err = kyber.KeyPair.Secret.Decapsulate(b)
+		typed(err, signal.ErrInvalidMessage)
+		_, err = signal.ParsePreKeyRecord(b)
+		typed(err, signal.ErrInvalidRecord)
+		_, err = signal.ParseSignedPreKeyRecord(b)
+		typed(err, signal.ErrInvalidRecord)
+		_, err = signal.ParseKyberPreKeyRecord(b)
+		typed(err, signal.ErrInvalidRecord)
+		_, err = fp.MatchesScannable(b)
+		typed(err, signal.ErrInvalidFingerprint)
+	})
+}

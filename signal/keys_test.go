@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hushmsg/hush/signal"
 )
@@ -177,19 +178,27 @@ func TestSecretsAreRedacted(t *testing.T) {
 	kp, _ := signal.GenerateKeyPair(nil)
 	secret := fmt.Sprintf("%x", ikp.Private.Bytes())
 	secret2 := fmt.Sprintf("%x", kp.Private.Bytes())
+	pre := &signal.PreKeyRecord{ID: 1, KeyPair: kp}
+	signed, _ := signal.GenerateSignedPreKey(ikp, 2, time.Now(), nil)
+	secret3 := fmt.Sprintf("%x", signed.KeyPair.Private.Bytes())
+	kyber, _ := signal.GenerateKyberPreKey(ikp, 3, time.Now(), nil)
+	secret4 := fmt.Sprintf("%x", kyber.KeyPair.Secret.Bytes()[1:33])
 	var logged bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	for _, v := range []any{ikp, ikp.Private, kp, kp.Private, &kp} {
+	text := slog.New(slog.NewTextHandler(&logged, nil))
+	js := slog.New(slog.NewJSONHandler(&logged, nil))
+	for _, v := range []any{ikp, ikp.Private, kp, kp.Private, &kp, pre, signed, kyber, kyber.KeyPair, kyber.KeyPair.Secret, signal.NewSessionRecord()} {
 		for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
 			out := fmt.Sprintf(f, v)
-			if strings.Contains(out, secret) || strings.Contains(out, secret2) {
+			if strings.Contains(out, secret) || strings.Contains(out, secret2) || strings.Contains(out, secret3) || strings.Contains(out, secret4) {
 				t.Fatalf("%s of %T shows the secret: %s", f, v, out)
 			}
 		}
-		log.Info("key", "v", v)
-		log.Info("key", slog.Any("v", v))
+		for _, log := range []*slog.Logger{text, js} {
+			log.Info("key", "v", v)
+			log.Info("key", slog.Any("v", v))
+		}
 	}
-	if strings.Contains(logged.String(), secret) || strings.Contains(logged.String(), secret2) {
+	if l := logged.String(); strings.Contains(l, secret) || strings.Contains(l, secret2) || strings.Contains(l, secret3) || strings.Contains(l, secret4) {
 		t.Fatalf("log shows a secret: %s", logged.String())
 	}
 }

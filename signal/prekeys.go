@@ -3,6 +3,7 @@ package signal
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -60,6 +61,9 @@ func ParsePreKeyRecord(b []byte) (*PreKeyRecord, error) {
 
 // String names the record without its keys.
 func (r *PreKeyRecord) String() string { return fmt.Sprintf("PreKeyRecord(%d)", r.ID) }
+
+// LogValue names the record without its keys.
+func (r *PreKeyRecord) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 func parseKeyPair(pub, priv []byte) (KeyPair, error) {
 	p, err := ParsePublicKey(pub)
@@ -166,6 +170,9 @@ func ParseSignedPreKeyRecord(b []byte) (*SignedPreKeyRecord, error) {
 // String names the record without its keys.
 func (r *SignedPreKeyRecord) String() string { return fmt.Sprintf("SignedPreKeyRecord(%d)", r.ID) }
 
+// LogValue names the record without its keys.
+func (r *SignedPreKeyRecord) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
 // KyberPreKeyRecord is a Kyber1024 prekey signed by the identity key:
 // one-time, or the last-resort key kept until replaced.
 type KyberPreKeyRecord struct {
@@ -213,6 +220,9 @@ func ParseKyberPreKeyRecord(b []byte) (*KyberPreKeyRecord, error) {
 
 // String names the record without its keys.
 func (r *KyberPreKeyRecord) String() string { return fmt.Sprintf("KyberPreKeyRecord(%d)", r.ID) }
+
+// LogValue names the record without its keys.
+func (r *KyberPreKeyRecord) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // PreKeyBundle is what a device publishes for others to start sessions
 // with it: its identity, a signed prekey, a signed Kyber prekey and,
