@@ -2,6 +2,7 @@ package signal_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/hushmsg/hush/signal"
 )
@@ -183,12 +186,21 @@ func TestSecretsAreRedacted(t *testing.T) {
 	secret3 := fmt.Sprintf("%x", signed.KeyPair.Private.Bytes())
 	kyber, _ := signal.GenerateKyberPreKey(ikp, 3, time.Now(), nil)
 	secret4 := fmt.Sprintf("%x", kyber.KeyPair.Secret.Bytes()[1:33])
+	// A session record and a distribution message with real keys.
+	alice, bob, _ := pair(t, true, false)
+	deliver(t, alice, bob, send(t, alice, bob, "x"))
+	rec, _ := bob.Store.LoadSession(context.Background(), alice.Address)
+	rec.ArchiveCurrentState() // the keys are then in the archived bytes
+	skdm, _ := alice.Cipher.CreateSenderKeyDistribution(context.Background(), uuid.New())
 	var logged bytes.Buffer
 	text := slog.New(slog.NewTextHandler(&logged, nil))
 	js := slog.New(slog.NewJSONHandler(&logged, nil))
-	for _, v := range []any{ikp, ikp.Private, kp, kp.Private, &kp, pre, signed, kyber, kyber.KeyPair, kyber.KeyPair.Secret, signal.NewSessionRecord()} {
+	for _, v := range []any{ikp, ikp.Private, kp, kp.Private, &kp, pre, signed, kyber, kyber.KeyPair, kyber.KeyPair.Secret, rec, skdm} {
 		for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
 			out := fmt.Sprintf(f, v)
+			if (v == any(rec) || v == any(skdm)) && f != "%x" && f != "%q" && len(out) > 120 {
+				t.Fatalf("%s of %T shows more than a description: %s", f, v, out)
+			}
 			if strings.Contains(out, secret) || strings.Contains(out, secret2) || strings.Contains(out, secret3) || strings.Contains(out, secret4) {
 				t.Fatalf("%s of %T shows the secret: %s", f, v, out)
 			}

@@ -113,6 +113,9 @@ func (m *SenderKeyDistributionMessage) String() string {
 	return fmt.Sprintf("SenderKeyDistributionMessage(%s, chain %d, iteration %d)", m.DistributionID, m.ChainID, m.Iteration)
 }
 
+// GoString describes the message without its chain key.
+func (m *SenderKeyDistributionMessage) GoString() string { return m.String() }
+
 // LogValue describes the message without its chain key.
 func (m *SenderKeyDistributionMessage) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
@@ -229,6 +232,9 @@ func NewSenderKeyRecord() *SenderKeyRecord { return &SenderKeyRecord{} }
 func (r *SenderKeyRecord) String() string {
 	return fmt.Sprintf("SenderKeyRecord(%d states)", len(r.states))
 }
+
+// GoString describes the record without its keys.
+func (r *SenderKeyRecord) GoString() string { return r.String() }
 
 // LogValue describes the record without its keys.
 func (r *SenderKeyRecord) LogValue() slog.Value { return slog.StringValue(r.String()) }

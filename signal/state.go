@@ -560,5 +560,8 @@ func (r *SessionRecord) String() string {
 	return fmt.Sprintf("SessionRecord(current=%t, previous=%d)", r.current != nil, len(r.previous))
 }
 
+// GoString describes the record without its keys.
+func (r *SessionRecord) GoString() string { return r.String() }
+
 // LogValue describes the record without its keys.
 func (r *SessionRecord) LogValue() slog.Value { return slog.StringValue(r.String()) }
