@@ -127,8 +127,28 @@ func (c *chainPB) clone() *chainPB {
 	return &n
 }
 
+// sizeHint is a generous estimate of the serialized size, so encoding
+// does not reallocate as it grows.
+func (s *sessionState) sizeHint() int {
+	n := 256 + len(s.pqState) + len(s.localIdentity) + len(s.remoteIdentity) + len(s.aliceBaseKey)
+	if s.pendingKyber != nil {
+		n += len(s.pendingKyber.ciphertext) + 16
+	}
+	chain := func(c *chainPB) int { return 160 + 48*len(c.messageKeys) }
+	if s.senderChain != nil {
+		n += chain(s.senderChain)
+	}
+	for _, c := range s.receiverChains {
+		n += chain(c)
+	}
+	return n
+}
+
 func (s *sessionState) bytes() []byte {
-	var b []byte
+	return s.appendTo(make([]byte, 0, s.sizeHint()))
+}
+
+func (s *sessionState) appendTo(b []byte) []byte {
 	b = appendVarint3(b, ssVersion, uint64(s.version))
 	b = appendBytes3(b, ssLocalIdentity, s.localIdentity)
 	b = appendBytes3(b, ssRemoteIdentity, s.remoteIdentity)
@@ -164,7 +184,7 @@ func (s *sessionState) bytes() []byte {
 }
 
 func (c *chainPB) bytes() []byte {
-	var b []byte
+	b := make([]byte, 0, 160+48*len(c.messageKeys))
 	b = appendBytes3(b, 1, c.ratchetKey)
 	b = appendBytes3(b, 2, c.ratchetPrivate)
 	if c.chainKey != nil {
@@ -464,9 +484,24 @@ func ParseSessionRecord(b []byte) (*SessionRecord, error) {
 
 // Bytes serializes the record.
 func (r *SessionRecord) Bytes() []byte {
-	var b []byte
+	n := 16
 	if r.current != nil {
-		b = appendBytesField(b, 1, r.current.bytes())
+		n += r.current.sizeHint()
+	}
+	for _, p := range r.previous {
+		n += len(p) + 8
+	}
+	b := make([]byte, 0, n)
+	if r.current != nil {
+		// The length prefix is written once the body's size is known.
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		start := len(b)
+		b = r.current.appendTo(b)
+		body := len(b) - start
+		prefix := protowire.SizeVarint(uint64(body))
+		b = append(b, make([]byte, prefix)...)
+		copy(b[start+prefix:], b[start:start+body])
+		protowire.AppendVarint(b[start:start], uint64(body))
 	}
 	for _, p := range r.previous {
 		b = appendBytesField(b, 2, p)
