@@ -291,13 +291,3 @@ func firstDiff(a, b []byte) string {
 	}
 	return fmt.Sprintf("lengths %d/%d, one a prefix of the other", len(a), len(b))
 }
-
-func (k stateKind) String() string {
-	names := [...]string{"none", "keysUnsampled", "keysSampled", "headerSent", "ct1Received",
-		"ekSentCt1Received", "noHeaderReceived", "headerReceived", "ct1Sampled",
-		"ekReceivedCt1Sampled", "ct1Acknowledged", "ct2Sampled"}
-	if int(k) < len(names) {
-		return names[k]
-	}
-	return fmt.Sprintf("kind%d", int(k))
-}
