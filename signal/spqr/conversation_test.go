@@ -333,3 +333,34 @@ func TestInputsUntouched(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyBeforeCt1Ack walks the phase the official vectors cannot replay
+// (an encapsulation state of libcrux without its header): the key vector
+// arrives in full before the acknowledgement of ct1, as in the vectors'
+// schedule, and the acknowledgement then finishes the encapsulation.
+func TestKeyBeforeCt1Ack(t *testing.T) {
+	t.Parallel()
+	a, b := newPair(t, V1, ChainParams{})
+	step := 0
+	deliver := func(from, to *party, n int) {
+		for range n {
+			to.recv(t, step, from.send(t, step))
+			step++
+		}
+	}
+	deliver(a, b, 3)
+	deliver(b, a, 1)
+	deliver(a, b, 40)
+	if k := mustDecode(t, b.state).v1.kind; k != ekReceivedCt1Sampled {
+		t.Fatalf("B in %v", k)
+	}
+	deliver(b, a, 29)
+	deliver(a, b, 1)
+	if k := mustDecode(t, b.state).v1.kind; k != ct2Sampled {
+		t.Fatalf("B in %v after the acknowledgement", k)
+	}
+	deliver(b, a, 5)
+	if s := mustDecode(t, a.state); s.v1.kind != noHeaderReceived || s.v1.epoch != 2 || s.chain.currentEpoch != 1 {
+		t.Fatalf("A in %v epoch %d", s.v1.kind, s.v1.epoch)
+	}
+}
