@@ -1,6 +1,7 @@
 package spqr
 
 import (
+	"bytes"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -103,119 +104,136 @@ func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
 	return appendBytesAlways(b, num, v)
 }
 
-// appendBytesAlways writes a sub-message or an element of a repeated field.
+// appendBytesAlways writes an element of a repeated bytes field.
 func appendBytesAlways(b []byte, num protowire.Number, v []byte) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendBytes(b, v)
 }
 
+// appendMsg writes a sub-message whose body is appended by body, in place:
+// a one-byte length is reserved and the body moved if its length needs
+// more.
+func appendMsg(b []byte, num protowire.Number, body func([]byte) []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	at := len(b)
+	b = append(b, 0)
+	b = body(b)
+	n := len(b) - at - 1
+	if k := protowire.SizeVarint(uint64(n)); k > 1 {
+		for range k - 1 {
+			b = append(b, 0)
+		}
+		copy(b[at+k:], b[at+1:at+1+n])
+	}
+	protowire.AppendVarint(b[:at], uint64(n))
+	return b
+}
+
 func (s *pqState) marshal() []byte {
-	var b []byte
+	b := make([]byte, 0, 8192)
 	if s.vn != nil {
-		b = appendBytesAlways(b, 1, s.vn.marshal())
+		b = appendMsg(b, 1, s.vn.appendTo)
 	}
 	if s.chain != nil {
-		b = appendBytesAlways(b, 2, s.chain.marshal())
+		b = appendMsg(b, 2, s.chain.appendTo)
 	}
 	if s.v1 != nil {
-		b = appendBytesAlways(b, 3, s.v1.marshal())
+		b = appendMsg(b, 3, s.v1.appendTo)
 	}
 	return b
 }
 
-func (vn *versionNegotiation) marshal() []byte {
-	var b []byte
+func (vn *versionNegotiation) appendTo(b []byte) []byte {
 	b = appendBytesField(b, 1, vn.authKey)
 	b = appendInt32Field(b, 2, vn.direction)
 	b = appendInt32Field(b, 3, vn.minVersion)
 	if vn.params != nil {
-		b = appendBytesAlways(b, 4, vn.params.marshal())
+		b = appendMsg(b, 4, vn.params.appendTo)
 	}
 	return b
 }
 
-func (p chainParams) marshal() []byte {
-	var b []byte
+func (p chainParams) appendTo(b []byte) []byte {
 	b = appendVarintField(b, 1, uint64(p.maxJump))
 	return appendVarintField(b, 2, uint64(p.maxOOOKeys))
 }
 
-func (c *chain) marshal() []byte {
-	var b []byte
+func (c *chain) appendTo(b []byte) []byte {
 	b = appendInt32Field(b, 1, int32(c.dir))
 	b = appendVarintField(b, 2, c.currentEpoch)
 	for _, l := range c.links {
-		var e []byte
-		e = appendBytesAlways(e, 1, l.send.marshal())
-		e = appendBytesAlways(e, 2, l.recv.marshal())
-		b = appendBytesAlways(b, 3, e)
+		b = appendMsg(b, 3, func(b []byte) []byte {
+			b = appendMsg(b, 1, l.send.appendTo)
+			return appendMsg(b, 2, l.recv.appendTo)
+		})
 	}
 	b = appendBytesField(b, 4, c.nextRoot)
 	b = appendVarintField(b, 5, c.sendEpoch)
-	return appendBytesAlways(b, 6, c.params.marshal())
+	return appendMsg(b, 6, c.params.appendTo)
 }
 
-func (d *chainDir) marshal() []byte {
-	var b []byte
+func (d *chainDir) appendTo(b []byte) []byte {
 	b = appendVarintField(b, 1, uint64(d.ctr))
 	b = appendBytesField(b, 2, d.next)
 	return appendBytesField(b, 3, d.prev)
 }
 
-func (br *braid) marshal() []byte {
+func (br *braid) appendTo(b []byte) []byte {
 	l := layouts[br.kind]
-	var uc []byte
-	uc = appendVarintField(uc, 1, br.epoch)
-	var auth []byte
-	auth = appendBytesField(auth, 1, br.auth.rootKey)
-	auth = appendBytesField(auth, 2, br.auth.macKey)
-	uc = appendBytesAlways(uc, 2, auth)
-	for _, f := range l.uc {
-		uc = appendBytesField(uc, f.num, *f.slot(br))
-	}
-	var ch []byte
-	ch = appendBytesAlways(ch, 1, uc)
-	for num := protowire.Number(2); num <= 3; num++ {
-		switch num {
-		case l.enc:
-			ch = appendBytesAlways(ch, num, br.enc.marshal())
-		case l.dec:
-			ch = appendBytesAlways(ch, num, br.dec.marshal())
+	return appendMsg(b, protowire.Number(br.kind), func(b []byte) []byte {
+		b = appendMsg(b, 1, func(b []byte) []byte {
+			b = appendVarintField(b, 1, br.epoch)
+			b = appendMsg(b, 2, func(b []byte) []byte {
+				b = appendBytesField(b, 1, br.auth.rootKey)
+				return appendBytesField(b, 2, br.auth.macKey)
+			})
+			for _, f := range l.uc {
+				b = appendBytesField(b, f.num, *f.slot(br))
+			}
+			return b
+		})
+		for num := protowire.Number(2); num <= 3; num++ {
+			switch num {
+			case l.enc:
+				b = appendMsg(b, num, br.enc.appendTo)
+			case l.dec:
+				b = appendMsg(b, num, br.dec.appendTo)
+			}
 		}
-	}
-	return appendBytesAlways(nil, protowire.Number(br.kind), ch)
+		return b
+	})
 }
 
-func (e *encoder) marshal() []byte {
-	var b []byte
+func (e *encoder) appendTo(b []byte) []byte {
 	b = appendVarintField(b, 1, uint64(e.idx))
 	for _, p := range e.pts {
-		b = appendBytesAlways(b, 2, wordsBytes(p))
+		b = appendWords(b, 2, p)
 	}
 	for _, p := range e.polys {
-		b = appendBytesAlways(b, 3, wordsBytes(p))
+		b = appendWords(b, 3, p)
 	}
 	return b
 }
 
-func wordsBytes(ws []uint16) []byte {
-	b := make([]byte, 0, 2*len(ws))
+// appendWords writes 16-bit words big-endian as one bytes field (always).
+func appendWords(b []byte, num protowire.Number, ws []uint16) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(2*len(ws)))
 	for _, w := range ws {
 		b = append(b, byte(w>>8), byte(w))
 	}
 	return b
 }
 
-func (d *decoder) marshal() []byte {
-	var b []byte
+func (d *decoder) appendTo(b []byte) []byte {
 	b = appendVarintField(b, 1, uint64(d.ptsNeeded))
 	b = appendVarintField(b, 2, numPolys)
 	for _, pts := range d.pts {
-		v := make([]byte, 0, 4*len(pts))
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(4*len(pts)))
 		for _, pt := range pts {
-			v = append(v, byte(pt.x>>8), byte(pt.x), byte(pt.y>>8), byte(pt.y))
+			b = append(b, byte(pt.x>>8), byte(pt.x), byte(pt.y>>8), byte(pt.y))
 		}
-		b = appendBytesAlways(b, 3, v)
 	}
 	if d.isComplete {
 		b = appendVarintField(b, 4, 1)
@@ -251,6 +269,8 @@ func fields(b []byte) ([]field, error) {
 			f.x, n = protowire.ConsumeVarint(b)
 		case protowire.BytesType:
 			f.v, n = protowire.ConsumeBytes(b)
+			// Capacity capped: nothing may append into the caller's buffer.
+			f.v = f.v[:len(f.v):len(f.v)]
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
@@ -284,7 +304,11 @@ func merge(dst *[]byte, present *bool, f field) error {
 	if err != nil {
 		return err
 	}
-	*dst = append(*dst, v...)
+	if *present {
+		*dst = append(append([]byte(nil), *dst...), v...)
+	} else {
+		*dst = v
+	}
 	*present = true
 	return nil
 }
@@ -488,7 +512,9 @@ func decodeChainDir(b []byte) (chainDir, error) {
 		case 2:
 			d.next, err = f.bytes()
 		case 3:
+			// Cloned: trimming and taking keys rewrite it in place.
 			d.prev, err = f.bytes()
+			d.prev = bytes.Clone(d.prev)
 		}
 		if err != nil {
 			return d, err
@@ -520,10 +546,12 @@ func decodeBraid(b []byte) (*braid, error) {
 		if err != nil {
 			return nil, err
 		}
-		if stateKind(f.num) != kind {
-			kind, inner = stateKind(f.num), nil
+		switch {
+		case stateKind(f.num) != kind:
+			kind, inner = stateKind(f.num), v
+		default:
+			inner = append(append([]byte(nil), inner...), v...)
 		}
-		inner = append(inner, v...)
 	}
 	if kind == 0 {
 		return nil, fmt.Errorf("%w: no V1 state", ErrStateDecode)
@@ -711,6 +739,7 @@ func decodeDecoder(b []byte, need uint32) (*decoder, error) {
 		if len(v)%4 != 0 {
 			return nil, fmt.Errorf("%w: decoder list of %d bytes", ErrStateDecode, len(v))
 		}
+		d.pts[p] = make([]point, 0, len(v)/4)
 		for j := 0; j < len(v); j += 4 {
 			pt := point{x: uint16(v[j])<<8 | uint16(v[j+1]), y: uint16(v[j+2])<<8 | uint16(v[j+3])}
 			d.pts[p] = insertPoint(d.pts[p], pt)
