@@ -40,6 +40,7 @@ const (
 	CodeUnsupportedMedia  = "unsupported_media"  // 415: body is not application/json
 	CodeBadSignature      = "bad_signature"      // 422: prekey signature does not verify
 	CodePushUnavailable   = "push_unavailable"   // 400/404: this server does not send that kind of push
+	CodeEndpointRefused   = "endpoint_refused"   // 400: a push endpoint the server will not post to (an IP address, localhost, not https)
 	CodeRateLimited       = "rate_limited"       // 429
 	CodeTooManyAttempts   = "too_many_attempts"  // 429: verification code tried too often
 	CodeInternal          = "internal"           // 500

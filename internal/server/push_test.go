@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -380,4 +381,35 @@ func TestPushFailedWakeKeepsInterval(t *testing.T) {
 	connectAndLeave(t, n, bob)
 	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("z"), bob), http.StatusOK, nil)
 	f.fcm.Wait(t, "fcm-interval", 1)
+}
+
+// TestPushEndpointRefused: a Web Push endpoint on an IP address, public
+// or not, is refused at registration with endpoint_refused, unless the
+// node allows private endpoints (--webpush-allow-private).
+func TestPushEndpointRefused(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", nil) // the default: Web Push on, public names only
+	dev := n.Register(t)
+	key, auth := testkit.NewWebPushKey(t), bytes.Repeat([]byte{7}, 16)
+	reg := func(endpoint string) api.PushRegistration {
+		return api.PushRegistration{Kind: api.PushWebPush, Endpoint: endpoint, P256DH: key, Auth: auth}
+	}
+	for _, ep := range []string{
+		"https://93.184.215.14/push/a", "https://[2606:4700::1111]/push/a", "https://127.0.0.1:8443/push/a",
+		"https://10.0.0.1/push/a", "https://0.1.2.3/push/a", "https://198.18.0.1/push/a", "https://240.0.0.1/push/a",
+		"https://[64:ff9b::a00:1]/push/a", "https://[2002:a00:1::1]/push/a", "https://2130706433/push/a",
+		"https://localhost/push/a", "http://push.example.org/push/a",
+	} {
+		e := n.Expect(t, dev, "PUT", "/v1/push", reg(ep), http.StatusBadRequest, api.CodeEndpointRefused)
+		if strings.Contains(e.Message, ep) {
+			t.Errorf("refusal %q names the endpoint", e.Message)
+		}
+	}
+	n.MustDo(t, dev, "PUT", "/v1/push", reg("https://push.example.org/push/a"), http.StatusNoContent, nil)
+
+	private := testkit.Start(t, "", func(c *server.Config) {
+		c.Providers.WebPush = &push.WebPushConfig{Subscriber: "mailto:ops@example.org", AllowPrivate: true, AllowInsecure: true}
+	})
+	pdev := private.Register(t)
+	private.MustDo(t, pdev, "PUT", "/v1/push", reg("http://192.168.1.10:8080/up/a"), http.StatusNoContent, nil)
 }
