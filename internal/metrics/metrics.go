@@ -1,6 +1,6 @@
 // Package metrics holds the Prometheus collectors of a node, registered on
-// the node's own registry (no globals), and the admin handler that serves
-// them with pprof. Metrics carry counts and durations only: never an
+// the node's own registry (no globals), and the admin handlers that serve
+// them and pprof. Metrics carry counts and durations only: never an
 // account id, a number, a credential or content.
 package metrics
 
@@ -94,10 +94,16 @@ func (m *Metrics) Denied(limit string) func() {
 	return c.Inc
 }
 
-// Handler serves /metrics and /debug/pprof/ for the admin listener.
+// Handler serves /metrics for the admin listener.
 func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Pprof serves /debug/pprof/. It shows the command line, whose flags may
+// hold secrets, and costs CPU on demand: the admin listener serves it
+// only when asked to, or to an admin token.
+func Pprof() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

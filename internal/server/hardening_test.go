@@ -1,0 +1,193 @@
+package server_test
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hushmsg/hush/gdpr"
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/testkit"
+)
+
+// adminGet asks the admin listener for path with the given Host header
+// ("" the address itself) and bearer token ("" none).
+func adminGet(t *testing.T, n *testkit.Node, c *http.Client, host, token, path string) (int, http.Header, string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.DataDir, server.AdminAddrFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", strings.TrimSpace(string(b))+path, nil)
+	if host != "" {
+		req.Host = host
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+// TestAdminHostAllowList: the admin listener answers for its listen host,
+// localhost, IP addresses and the names it is given, and 421 for any
+// other Host (a DNS rebinding page's), pprof included.
+func TestAdminHostAllowList(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) { c.AdminHosts = []string{"admin.internal.example"}; c.AdminPprof = true })
+	for _, c := range []struct {
+		host string
+		want int
+	}{
+		{"", http.StatusOK},
+		{"localhost:8081", http.StatusOK},
+		{"LOCALHOST.", http.StatusOK},
+		{"127.0.0.1", http.StatusOK},
+		{"[::1]:8081", http.StatusOK},
+		{"admin.internal.example:8081", http.StatusOK},
+		{"rebind.attacker.example", http.StatusMisdirectedRequest},
+		{"rebind.attacker.example:8081", http.StatusMisdirectedRequest},
+		{"localhost.attacker.example", http.StatusMisdirectedRequest},
+	} {
+		for _, path := range []string{"/metrics", "/debug/pprof/cmdline"} {
+			status, _, body := adminGet(t, n, nil, c.host, "", path)
+			equal(t, "Host "+c.host+" "+path, status, c.want)
+			if c.want == http.StatusMisdirectedRequest && !strings.Contains(body, api.CodeMisdirected) {
+				t.Errorf("Host %s: body %s, want %s", c.host, body, api.CodeMisdirected)
+			}
+		}
+	}
+}
+
+// TestAdminPprof: pprof (which shows the command line) is served without
+// a token only with --admin-pprof; otherwise to an operator's token.
+func TestAdminPprof(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", nil)
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap"} {
+		status, _, _ := adminGet(t, n, nil, "", "", path)
+		equal(t, "default, no token: "+path, status, http.StatusUnauthorized)
+	}
+	officer, _, err := n.Node.GDPR.CreateToken(t.Context(), "cli", "officer", gdpr.RoleCompliance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, _, err := n.Node.GDPR.CreateToken(t.Context(), "cli", "ops", gdpr.RoleOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _, _ := adminGet(t, n, nil, "", officer, "/debug/pprof/cmdline")
+	equal(t, "compliance token", status, http.StatusForbidden)
+	status, _, _ = adminGet(t, n, nil, "", operator, "/debug/pprof/cmdline")
+	equal(t, "operator token", status, http.StatusOK)
+	status, _, _ = adminGet(t, n, nil, "", "", "/metrics")
+	equal(t, "metrics without a token", status, http.StatusOK)
+
+	open := testkit.Start(t, "", func(c *server.Config) { c.AdminPprof = true })
+	status, _, _ = adminGet(t, open, nil, "", "", "/debug/pprof/cmdline")
+	equal(t, "--admin-pprof, no token", status, http.StatusOK)
+}
+
+// TestAdminTLS: with a certificate the admin listener speaks only TLS.
+func TestAdminTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := writeCert(t)
+	n := testkit.Start(t, "", func(c *server.Config) { c.AdminTLSCert, c.AdminTLSKey = certFile, keyFile })
+	b, err := os.ReadFile(filepath.Join(n.DataDir, server.AdminAddrFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(addr, "https://") {
+		t.Fatalf("admin address %s is not https", addr)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	status, h, _ := adminGet(t, n, c, "", "", "/metrics")
+	equal(t, "metrics over TLS", status, http.StatusOK)
+	equal(t, "HSTS on the admin listener", h.Get("Strict-Transport-Security"), "max-age=31536000")
+	if resp, err := http.Get("http://" + strings.TrimPrefix(addr, "https://") + "/metrics"); err == nil {
+		resp.Body.Close()
+		equal(t, "plain HTTP", resp.StatusCode, http.StatusBadRequest) // Go's TLS server's answer to plain HTTP
+	}
+}
+
+// TestSecurityHeaders: every answer says nosniff; /v1 answers (which
+// carry credentials and personal data) are not to be cached; HSTS comes
+// over TLS only.
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", nil)
+	dev := n.Register(t)
+	check := func(what string, h http.Header, cache, hsts string) {
+		t.Helper()
+		equal(t, what+": nosniff", h.Get("X-Content-Type-Options"), "nosniff")
+		equal(t, what+": Cache-Control", h.Get("Cache-Control"), cache)
+		equal(t, what+": HSTS", h.Get("Strict-Transport-Security"), hsts)
+	}
+	get := func(n *testkit.Node, c *http.Client, dev *testkit.Device, path string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest("GET", n.URL+path, nil)
+		if dev != nil {
+			req.SetBasicAuth(dev.User(), dev.Password)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header
+	}
+	check("devices", get(n, http.DefaultClient, dev, "/v1/devices"), "no-store", "")
+	check("an error", get(n, http.DefaultClient, nil, "/v1/devices"), "no-store", "")
+	check("unknown route", get(n, http.DefaultClient, nil, "/v1/nothing"), "no-store", "")
+	check("health", get(n, http.DefaultClient, nil, "/healthz"), "", "")
+
+	certFile, keyFile, pool := writeCert(t)
+	tn := testkit.Start(t, "", func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	check("an answer over TLS", get(tn, c, nil, "/v1/devices"), "no-store", "max-age=31536000")
+	check("health over TLS", get(tn, c, nil, "/healthz"), "", "max-age=31536000")
+}
+
+// TestTLSHandshakeErrorLogsNoAddress: net/http's log line for a failed
+// handshake names no client address.
+func TestTLSHandshakeErrorLogsNoAddress(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, _ := writeCert(t)
+	var logs testkit.SyncBuffer
+	cfg := server.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+	n := testkit.StartLogged(t, cfg, slog.NewTextHandler(&logs, nil))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(n.URL, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().String()
+	_, _ = conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) // not a TLS hello
+	_, _ = io.ReadAll(conn)
+	conn.Close()
+	testkit.WaitFor(t, "the handshake error logged", func() bool { return strings.Contains(logs.String(), "TLS handshake error") })
+	_, port, _ := net.SplitHostPort(local)
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "TLS handshake error") && (strings.Contains(line, "127.0.0.1") || strings.Contains(line, port)) {
+			t.Fatalf("log names the client address %s: %s", local, line)
+		}
+	}
+}
