@@ -34,6 +34,14 @@ type Config struct {
 	CodeAttempts    int
 	MaxDevices      int
 	ProvisioningTTL time.Duration
+	// ProvisioningSocketTTL is how long a provisioning socket waits for
+	// its message before it is closed.
+	ProvisioningSocketTTL time.Duration
+	// MaxProvisioningPerAddr and MaxProvisioningSockets bound the
+	// provisioning sockets open on a node from one client address and
+	// in all (0: no bound).
+	MaxProvisioningPerAddr int
+	MaxProvisioningSockets int
 	// TestNumbers maps a phone number to a fixed code: no SMS is sent for
 	// them and any number shape that is E.164 is allowed.
 	TestNumbers map[string]string
@@ -51,6 +59,10 @@ func Defaults() Config {
 		CodeAttempts:    5,
 		MaxDevices:      6,
 		ProvisioningTTL: 10 * time.Minute,
+
+		ProvisioningSocketTTL:  3 * time.Minute,
+		MaxProvisioningPerAddr: 10,
+		MaxProvisioningSockets: 1000,
 		CodePerNumber:   ratelimit.Limit{Burst: 3, Per: 10 * time.Minute},
 		CodePerAddress:  ratelimit.Limit{Burst: 20, Per: time.Hour},
 		VerifyPerAddr:   ratelimit.Limit{Burst: 30, Per: time.Hour},
@@ -72,8 +84,12 @@ type Service struct {
 	// Presence keeps last seen and online state.
 	Presence *Presence
 
-	mu      sync.Mutex             // guards the following fields
-	waiting map[string]chan []byte // provisioning sockets on this node
+	mu        sync.Mutex             // guards the following fields
+	waiting   map[string]chan []byte // provisioning sockets on this node
+	provAddrs map[string]int         // provisioning sockets per client address
+	provTotal int
+
+	deniedProvAddr, deniedProvTotal func()
 }
 
 // New returns a Service.
@@ -85,6 +101,10 @@ func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, m 
 		verifyAddr: ratelimit.New(cfg.VerifyPerAddr, m.Denied("verify_per_address")),
 		directory:  ratelimit.New(cfg.DirectoryLimit, m.Denied("directory")),
 		waiting:    make(map[string]chan []byte),
+		provAddrs:  make(map[string]int),
+
+		deniedProvAddr:  m.Denied("provisioning_per_address"),
+		deniedProvTotal: m.Denied("provisioning_sockets"),
 		Presence:   newPresence(store, b, log),
 	}
 	b.Subscribe(s.onProvision)

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/internal/api"
@@ -189,5 +192,69 @@ func TestTLSHandshakeErrorLogsNoAddress(t *testing.T) {
 		if strings.Contains(line, "TLS handshake error") && (strings.Contains(line, "127.0.0.1") || strings.Contains(line, port)) {
 			t.Fatalf("log names the client address %s: %s", local, line)
 		}
+	}
+}
+
+// dialProvisioning opens a provisioning socket from the local address
+// from (a loopback address) and returns it with the HTTP status.
+func dialProvisioning(t *testing.T, n *testkit.Node, from string) (*websocket.Conn, int) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	c, resp, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(n.URL, "http")+"/v1/provisioning", &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		if resp == nil {
+			t.Fatal(err)
+		}
+		return nil, resp.StatusCode
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c, http.StatusSwitchingProtocols
+}
+
+// TestProvisioningSocketLimits: provisioning sockets are bounded per
+// client address (429) and per node (503), and a closed one frees its
+// place.
+func TestProvisioningSocketLimits(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) {
+		c.Devices.MaxProvisioningPerAddr, c.Devices.MaxProvisioningSockets = 2, 3
+	})
+	a1, _ := dialProvisioning(t, n, "127.0.0.1")
+	dialProvisioning(t, n, "127.0.0.1")
+	_, status := dialProvisioning(t, n, "127.0.0.1")
+	equal(t, "third from one address", status, http.StatusTooManyRequests)
+	_, status = dialProvisioning(t, n, "127.0.0.2")
+	equal(t, "first from another address", status, http.StatusSwitchingProtocols)
+	_, status = dialProvisioning(t, n, "127.0.0.3")
+	equal(t, "past the node's total", status, http.StatusServiceUnavailable)
+
+	a1.Close(websocket.StatusNormalClosure, "")
+	testkit.WaitFor(t, "a place freed", func() bool {
+		c, status := dialProvisioning(t, n, "127.0.0.3")
+		if c != nil {
+			c.CloseNow()
+		}
+		return status == http.StatusSwitchingProtocols
+	})
+}
+
+// TestProvisioningSocketTTL: a provisioning socket nobody sends to is
+// closed after --provisioning-socket-ttl, apart from the code TTL.
+func TestProvisioningSocketTTL(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) { c.Devices.ProvisioningSocketTTL = 100 * time.Millisecond })
+	c, _ := dialProvisioning(t, n, "127.0.0.1")
+	_, b, err := c.Read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "provisioning_address") {
+		t.Fatalf("first frame %s", b)
+	}
+	_, _, err = c.Read(t.Context())
+	equal(t, "close status", websocket.CloseStatus(err), websocket.StatusNormalClosure)
+	if !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("closed with %v, want the address expired", err)
 	}
 }

@@ -165,6 +165,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Push.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Devices.ProvisioningSocketTTL <= 0 {
+		return nil, errors.New("--provisioning-socket-ttl must be positive")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
