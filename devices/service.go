@@ -59,14 +59,14 @@ func Defaults() Config {
 		CodeAttempts:    5,
 		MaxDevices:      6,
 		ProvisioningTTL: 10 * time.Minute,
+		CodePerNumber:   ratelimit.Limit{Burst: 3, Per: 10 * time.Minute},
+		CodePerAddress:  ratelimit.Limit{Burst: 20, Per: time.Hour},
+		VerifyPerAddr:   ratelimit.Limit{Burst: 30, Per: time.Hour},
+		DirectoryLimit:  ratelimit.Limit{Burst: 100, Per: time.Minute},
 
 		ProvisioningSocketTTL:  3 * time.Minute,
 		MaxProvisioningPerAddr: 10,
 		MaxProvisioningSockets: 1000,
-		CodePerNumber:          ratelimit.Limit{Burst: 3, Per: 10 * time.Minute},
-		CodePerAddress:         ratelimit.Limit{Burst: 20, Per: time.Hour},
-		VerifyPerAddr:          ratelimit.Limit{Burst: 30, Per: time.Hour},
-		DirectoryLimit:         ratelimit.Limit{Burst: 100, Per: time.Minute},
 	}
 }
 
@@ -101,11 +101,7 @@ func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, m 
 		verifyAddr: ratelimit.New(cfg.VerifyPerAddr, m.Denied("verify_per_address")),
 		directory:  ratelimit.New(cfg.DirectoryLimit, m.Denied("directory")),
 		waiting:    make(map[string]chan []byte),
-		provAddrs:  make(map[string]int),
-
-		deniedProvAddr:  m.Denied("provisioning_per_address"),
-		deniedProvTotal: m.Denied("provisioning_sockets"),
-		Presence:        newPresence(store, b, log),
+		Presence:   newPresence(store, b, log),
 	}
 	b.Subscribe(s.onProvision)
 	return s
