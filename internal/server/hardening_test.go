@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"bufio"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
@@ -257,4 +262,146 @@ func TestProvisioningSocketTTL(t *testing.T) {
 	if !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("closed with %v, want the address expired", err)
 	}
+}
+
+// rawSocket is a device WebSocket spoken by hand, to send frames the
+// WebSocket library would not: a message in fragments, each written when
+// the test says.
+type rawSocket struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, n *testkit.Node, dev *testkit.Device) *rawSocket {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(n.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	fmt.Fprintf(c, "GET /v1/websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\nAuthorization: Basic %s\r\n\r\n",
+		key, base64.StdEncoding.EncodeToString([]byte(dev.User()+":"+dev.Password)))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %d", resp.StatusCode)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard against a hung test
+	return &rawSocket{Conn: c, br: br}
+}
+
+// frame writes one masked client frame.
+func (s *rawSocket) frame(fin bool, opcode byte, payload []byte) error {
+	b0 := opcode
+	if fin {
+		b0 |= 0x80
+	}
+	if len(payload) > 125 {
+		panic("short frames only")
+	}
+	mask := [4]byte{1, 2, 3, 4}
+	out := append([]byte{b0, 0x80 | byte(len(payload))}, mask[:]...)
+	for i, c := range payload {
+		out = append(out, c^mask[i%4])
+	}
+	_, err := s.Write(out)
+	return err
+}
+
+// next reads the next server frame (short ones only: the tests read
+// control frames and small JSON frames).
+func (s *rawSocket) next() (opcode byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(s.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(s.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = int(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(s.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = int(binary.BigEndian.Uint64(l[:]))
+	}
+	payload = make([]byte, n)
+	_, err = io.ReadFull(s.br, payload)
+	return h[0] & 0x0f, payload, err
+}
+
+// until reads frames until one of type typ (a JSON frame) or a close,
+// whose code it returns.
+func (s *rawSocket) until(t *testing.T, typ string) (closeCode int) {
+	t.Helper()
+	for {
+		op, p, err := s.next()
+		if err != nil {
+			t.Fatalf("reading: %v", err)
+		}
+		switch {
+		case op == 0x8 && len(p) >= 2:
+			return int(binary.BigEndian.Uint16(p))
+		case op == 0x8:
+			return 1005
+		case op == 0x1 && strings.Contains(string(p), `"type":"`+typ+`"`):
+			return 0
+		}
+	}
+}
+
+// TestWebSocketMessageTimeout: a message begun must end within
+// --ws-message-timeout: one trickled in continuation frames is closed
+// with 4004, while waiting between messages, however long, is not
+// bounded by it, and a fragmented message that ends in time is served.
+func TestWebSocketMessageTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	n := testkit.Start(t, "", func(c *server.Config) { c.Envelope.MessageTimeout = timeout })
+	dev := n.Register(t)
+	follow := []byte(`{"type":"presence_follow","follow":{"accounts":["` + dev.AccountID + `"]}}`)
+
+	s := dialRaw(t, n, dev)
+	equal(t, "queue empty first", s.until(t, "queue_empty"), 0)
+	// Idle for longer than the message timeout: waiting is not bounded.
+	time.Sleep(2 * timeout)
+	if err := s.frame(false, 0x1, follow[:10]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.frame(true, 0x0, follow[10:]); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "answer to a fragmented message", s.until(t, "presence"), 0)
+
+	// A message trickled one byte per frame never ends: closed.
+	trickle := dialRaw(t, n, dev)
+	if err := trickle.frame(false, 0x1, []byte(`{"type":`)); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(timeout / 10)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if trickle.frame(false, 0x0, []byte(" ")) != nil {
+					return
+				}
+			}
+		}
+	}()
+	equal(t, "close code of a trickled message", trickle.until(t, "no such frame"), wire.CloseMessageTimeout)
 }
