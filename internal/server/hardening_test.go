@@ -405,3 +405,36 @@ func TestWebSocketMessageTimeout(t *testing.T) {
 	}()
 	equal(t, "close code of a trickled message", trickle.until(t, "no such frame"), wire.CloseMessageTimeout)
 }
+
+// TestNoAccountEnumeration: someone without the right to know cannot
+// tell an existing account id from an unknown one, by linking to it (a
+// device without the account's identity key) or by its last seen (an
+// account that does not show it).
+func TestNoAccountEnumeration(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", func(c *server.Config) { c.Devices.MaxDevices = 2 })
+	alice, mallory := n.Register(t), n.Register(t)
+	full := n.Register(t)
+	n.Link(t, full, 2) // at its maximum of devices
+	unknown := "9b2f0c6e-0000-4000-8000-000000000000"
+	outsider := testkit.NewIdentity(t)
+
+	answer := func(dev *testkit.Device, method, path string, body any, id string) string {
+		t.Helper()
+		status, b := n.Do(t, dev, method, path, body)
+		return fmt.Sprint(status, " ", strings.ReplaceAll(string(b), id, "ID"))
+	}
+	link := func(id, code string) string {
+		return answer(nil, "POST", "/v1/devices/link", api.Link{AccountID: id, ProvisioningCode: code, DeviceKeys: outsider.DeviceKeys(t, 7)}, id)
+	}
+	for _, code := range []string{"", "guess", strings.Repeat("A", 43)} {
+		want := link(unknown, code)
+		for name, id := range map[string]string{"existing": alice.AccountID, "full": full.AccountID} {
+			equal(t, "link to an "+name+" account with code "+code, link(id, code), want)
+		}
+	}
+	lastSeen := func(id string) string {
+		return answer(mallory, "GET", "/v1/accounts/"+id+"/last_seen", nil, id)
+	}
+	equal(t, "last seen of an existing account", lastSeen(alice.AccountID), lastSeen(unknown))
+}
