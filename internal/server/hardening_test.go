@@ -438,3 +438,73 @@ func TestNoAccountEnumeration(t *testing.T) {
 	}
 	equal(t, "last seen of an existing account", lastSeen(alice.AccountID), lastSeen(unknown))
 }
+
+// TestDataFilesPrivate: the data directory is 0700 and its files 0600,
+// the SQLite database and its -wal and -shm included; looser ones found
+// at start are tightened, and the log says so without naming them.
+func TestDataFilesPrivate(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("HUSH_TEST_STORE") == "postgres" {
+		t.Skip("the SQLite files are what is checked")
+	}
+	var logs testkit.SyncBuffer
+	cfg := server.Defaults()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	if err := os.Mkdir(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o755); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	wantPrivate := func(what string) {
+		t.Helper()
+		entries, err := os.ReadDir(cfg.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := os.Stat(cfg.DataDir)
+		equal(t, what+": data directory mode", info.Mode().Perm(), os.FileMode(0o700))
+		seen := map[string]bool{}
+		for _, e := range entries {
+			info, _ := e.Info()
+			seen[e.Name()] = true
+			if info.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s: %s is %v", what, e.Name(), info.Mode().Perm())
+			}
+		}
+		for _, name := range []string{server.DBFile, server.DBFile + "-wal", server.DBFile + "-shm", server.VAPIDFile, server.AddrFile} {
+			if !seen[name] {
+				t.Errorf("%s: no %s to check", what, name)
+			}
+		}
+	}
+	n := testkit.StartLogged(t, cfg, slog.NewTextHandler(&logs, nil))
+	wantPrivate("created")
+	if !strings.Contains(logs.String(), "made private") {
+		t.Errorf("the tightening of the directory was not logged")
+	}
+	n.Stop()
+
+	// As an older version left them.
+	for _, name := range []string{server.DBFile, server.VAPIDFile} {
+		if err := os.Chmod(filepath.Join(cfg.DataDir, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logs2 testkit.SyncBuffer
+	n = testkit.StartLogged(t, cfg, slog.NewTextHandler(&logs2, nil))
+	wantPrivate("tightened")
+	out := logs2.String()
+	if !strings.Contains(out, "entries=3") {
+		t.Errorf("log does not count 3 entries tightened:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "made private") && (strings.Contains(line, cfg.DataDir) || strings.Contains(line, server.DBFile)) {
+			t.Errorf("log line names a path: %s", line)
+		}
+	}
+}

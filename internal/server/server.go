@@ -25,6 +25,7 @@ import (
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/fileperm"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/postgres"
@@ -122,7 +123,13 @@ type Store interface {
 func OpenStore(ctx context.Context, db, dataDir string) (Store, error) {
 	switch {
 	case db == "":
-		return sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+		// The driver would create it 0644; its -wal and -shm files take
+		// its mode.
+		path := filepath.Join(dataDir, DBFile)
+		if err := fileperm.Create(path); err != nil {
+			return nil, fmt.Errorf("create database: %w", err)
+		}
+		return sqlite.Open(ctx, path)
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
 		return postgres.Open(ctx, db)
 	}
@@ -168,8 +175,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.Devices.ProvisioningSocketTTL <= 0 {
 		return nil, errors.New("--provisioning-socket-ttl must be positive")
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if tightened, err := fileperm.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	} else if tightened > 0 {
+		log.Warn("data directory and files made private to their owner (0700, 0600)", "entries", tightened)
 	}
 	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
