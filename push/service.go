@@ -55,6 +55,10 @@ func (c Config) Validate() error {
 		return errors.New("--push-breaker-failures must not be negative")
 	case c.BreakerFailures > 0 && c.BreakerCooldown <= 0:
 		return errors.New("--push-breaker-cooldown must be positive")
+	case c.Timeout <= 0:
+		return errors.New("--push-timeout must be positive")
+	case c.MaxBackoff < c.Backoff:
+		return errors.New("--push-max-backoff must be at least the first backoff")
 	case c.Queue < 1 || c.Attempts < 1:
 		return errors.New("push queue and attempts must be at least 1")
 	}

@@ -182,6 +182,7 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.IntVar(&cfg.Push.HostConcurrency, "push-host-concurrency", cfg.Push.HostConcurrency, "wake-up pushes sent at once to one push host (a Web Push or WNS host, or APNs, or FCM)")
 	fs.IntVar(&cfg.Push.BreakerFailures, "push-breaker-failures", cfg.Push.BreakerFailures, "failed pushes in a row to one host that stop pushes there for --push-breaker-cooldown (0: never)")
 	fs.DurationVar(&cfg.Push.BreakerCooldown, "push-breaker-cooldown", cfg.Push.BreakerCooldown, "how long an open breaker stops pushes to a host before one probe")
+	fs.DurationVar(&cfg.Push.Timeout, "push-timeout", cfg.Push.Timeout, "how long one push attempt may take")
 	fs.DurationVar(&cfg.Push.MaxBackoff, "push-max-backoff", cfg.Push.MaxBackoff, "longest wait before retrying a push, a service's Retry-After included")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 	fs.DurationVar(&cfg.Envelope.MessageTimeout, "ws-message-timeout", cfg.Envelope.MessageTimeout, "how long a client's WebSocket message may take once its first frame has come (then closed with 4004)")
