@@ -300,15 +300,3 @@ func (hs *hosts) done(j *job, failed bool, now time.Time) (next *job, more, late
 	}
 	return next, more, nil, time.Time{}
 }
-
-// drain empties every line (Close).
-func (hs *hosts) drain() []*job {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	var out []*job
-	for _, h := range hs.m {
-		out = append(out, h.line...)
-		h.line = nil
-	}
-	return out
-}

@@ -496,7 +496,7 @@ func TestDataFilesPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs2 testkit.SyncBuffer
-	n = testkit.StartLogged(t, cfg, slog.NewTextHandler(&logs2, nil))
+	testkit.StartLogged(t, cfg, slog.NewTextHandler(&logs2, nil))
 	wantPrivate("tightened")
 	out := logs2.String()
 	if !strings.Contains(out, "entries=3") {
