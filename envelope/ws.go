@@ -695,7 +695,11 @@ func (ss *session) readLoop() {
 		// Waiting for a message is up to the pinger; once its first
 		// frame is in, the rest must come within MessageTimeout, so
 		// that continuation frames trickled in cannot hold the socket
-		// and its growing buffer forever.
+		// and its growing buffer forever. coder/websocket bounds a
+		// message's size (SetReadLimit) but not its time, save by the
+		// context given to Reader, which would bound the wait before
+		// the message too, and costs a timer and a callback per
+		// frame; a read deadline on the connection costs neither.
 		_ = raw.SetReadDeadline(time.Now().Add(ss.s.cfg.MessageTimeout))
 		err = wire.ReadBody(r, func(b []byte) error {
 			_ = raw.SetReadDeadline(time.Time{})
