@@ -130,11 +130,13 @@ func (p *Presence) publish(ctx context.Context, pr *api.Presence) {
 }
 
 // Lookup implements envelope.Presence: an account sees its own presence;
-// others see it only when it allows everyone to.
+// others see it only when it allows everyone to. An unknown account
+// looks hidden, as one that hides its presence (the default): the
+// answer does not tell whether the account exists.
 func (p *Presence) Lookup(ctx context.Context, viewer, account string) (*api.Presence, error) {
 	at, vis, err := p.store.Presence(ctx, account)
 	if errors.Is(err, ErrNotFound) {
-		return nil, errNotFound
+		return &api.Presence{AccountID: account, Hidden: true}, nil
 	}
 	if err != nil {
 		return nil, err

@@ -20,17 +20,24 @@ const maxProvisioningMessage = 64 << 10
 
 // handleProvisioningSocket gives a device being linked an address and relays
 // the primary's provisioning message to it. Nothing is stored: the address
-// lives as long as the socket.
+// lives as long as the socket, at most ProvisioningSocketTTL. Sockets are
+// counted per client address and in all, as each holds a connection
+// without any credential.
 func (s *Service) handleProvisioningSocket(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.CheckUpgrade(r); err != nil {
 		return err
 	}
+	addr := httpx.ClientAddr(r)
+	if err := s.takeProvisioning(addr); err != nil {
+		return err
+	}
+	defer s.releaseProvisioning(addr)
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return nil // Accept has answered the client already
 	}
 	defer c.CloseNow()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProvisioningTTL)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProvisioningSocketTTL)
 	defer cancel()
 	ctx = c.CloseRead(ctx) // the new device sends nothing; notice when it goes
 
@@ -61,6 +68,35 @@ func (s *Service) handleProvisioningSocket(w http.ResponseWriter, r *http.Reques
 		c.Close(websocket.StatusNormalClosure, "provisioning address expired")
 	}
 	return nil
+}
+
+// takeProvisioning counts a provisioning socket from addr, unless addr
+// or the node has its maximum.
+func (s *Service) takeProvisioning(addr string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.cfg.MaxProvisioningSockets; max > 0 && s.provTotal >= max {
+		s.deniedProvTotal()
+		e := httpx.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "too many devices are being linked here; retry")
+		e.Body.RetryAfter = 10
+		return e
+	}
+	if max := s.cfg.MaxProvisioningPerAddr; max > 0 && s.provAddrs[addr] >= max {
+		s.deniedProvAddr()
+		return httpx.RateLimited(s.cfg.ProvisioningSocketTTL, "provisioning sockets from this address")
+	}
+	s.provAddrs[addr]++
+	s.provTotal++
+	return nil
+}
+
+func (s *Service) releaseProvisioning(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.provTotal--
+	if s.provAddrs[addr]--; s.provAddrs[addr] <= 0 {
+		delete(s.provAddrs, addr)
+	}
 }
 
 func writeFrame(ctx context.Context, c *websocket.Conn, f *wire.Frame) error {

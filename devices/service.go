@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -34,6 +35,14 @@ type Config struct {
 	CodeAttempts    int
 	MaxDevices      int
 	ProvisioningTTL time.Duration
+	// ProvisioningSocketTTL is how long a provisioning socket waits for
+	// its message before it is closed.
+	ProvisioningSocketTTL time.Duration
+	// MaxProvisioningPerAddr and MaxProvisioningSockets bound the
+	// provisioning sockets open on a node from one client address and
+	// in all (0: no bound).
+	MaxProvisioningPerAddr int
+	MaxProvisioningSockets int
 	// TestNumbers maps a phone number to a fixed code: no SMS is sent for
 	// them and any number shape that is E.164 is allowed.
 	TestNumbers map[string]string
@@ -55,6 +64,10 @@ func Defaults() Config {
 		CodePerAddress:  ratelimit.Limit{Burst: 20, Per: time.Hour},
 		VerifyPerAddr:   ratelimit.Limit{Burst: 30, Per: time.Hour},
 		DirectoryLimit:  ratelimit.Limit{Burst: 100, Per: time.Minute},
+
+		ProvisioningSocketTTL:  3 * time.Minute,
+		MaxProvisioningPerAddr: 10,
+		MaxProvisioningSockets: 1000,
 	}
 }
 
@@ -72,8 +85,12 @@ type Service struct {
 	// Presence keeps last seen and online state.
 	Presence *Presence
 
-	mu      sync.Mutex             // guards the following fields
-	waiting map[string]chan []byte // provisioning sockets on this node
+	mu        sync.Mutex             // guards the following fields
+	waiting   map[string]chan []byte // provisioning sockets on this node
+	provAddrs map[string]int         // provisioning sockets per client address
+	provTotal int
+
+	deniedProvAddr, deniedProvTotal func()
 }
 
 // New returns a Service.
@@ -86,10 +103,24 @@ func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, m 
 		directory:  ratelimit.New(cfg.DirectoryLimit, m.Denied("directory")),
 		waiting:    make(map[string]chan []byte),
 		Presence:   newPresence(store, b, log),
+
+		provAddrs:       make(map[string]int),
+		deniedProvAddr:  m.Denied("provisioning_per_address"),
+		deniedProvTotal: m.Denied("provisioning_sockets"),
 	}
 	b.Subscribe(s.onProvision)
 	return s
 }
+
+// noIdentity is an identity key whose private half was dropped at start:
+// nothing verifies against it.
+var noIdentity = func() []byte {
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return append([]byte{0x05}, k.PublicKey().Bytes()...)
+}()
 
 func hashSecret(parts ...string) []byte {
 	h := sha256.New()
@@ -268,15 +299,23 @@ func (s *Service) Link(ctx context.Context, l *api.Link) (*api.Credentials, erro
 	if err != nil {
 		return nil, err
 	}
+	// Whoever does not hold the account's identity key learns nothing
+	// here, not even whether the account exists: an unknown account's
+	// keys are checked against an identity nobody holds, so they fail as
+	// any keys an outsider can sign fail for a real account.
 	ik, err := s.store.IdentityKey(ctx, account)
-	if errors.Is(err, ErrNotFound) {
-		return nil, errInvalidCode
-	}
-	if err != nil {
+	unknown := errors.Is(err, ErrNotFound)
+	if err != nil && !unknown {
 		return nil, fmt.Errorf("identity key: %w", err)
+	}
+	if unknown {
+		ik = noIdentity
 	}
 	if err := checkDeviceKeys(ik, &l.DeviceKeys); err != nil {
 		return nil, err
+	}
+	if unknown {
+		return nil, errInvalidCode
 	}
 	devs, err := s.store.Devices(ctx, account)
 	if err != nil {

@@ -46,6 +46,9 @@ type Config struct {
 	MaxSendsInFlight int
 	// MaxGroupRecipients bounds the devices one group send names.
 	MaxGroupRecipients int
+	// MessageTimeout bounds how long a client's WebSocket message may
+	// take to arrive once its first frame has come.
+	MessageTimeout time.Duration
 }
 
 // Defaults returns the documented defaults.
@@ -63,6 +66,7 @@ func Defaults() Config {
 		MaxSendsInFlight: 32,
 		// 1,000 members with 6 devices each.
 		MaxGroupRecipients: 6000,
+		MessageTimeout:     time.Minute,
 	}
 }
 
@@ -89,6 +93,8 @@ func (c Config) Validate() error {
 		return errors.New("--max-group-recipients must be at least 1")
 	case c.MaxConnsPerAddr < 0:
 		return errors.New("--max-conns-per-address must not be negative")
+	case c.MessageTimeout <= 0:
+		return errors.New("--ws-message-timeout must be positive")
 	}
 	return nil
 }

@@ -686,8 +686,23 @@ func toWire(e *Stored) *wire.Envelope {
 func (ss *session) readLoop() {
 	defer close(ss.readDone)
 	defer ss.cancel()
+	raw := ss.out.Conn
 	for {
-		err := wire.Read(rw, ss.ws, func(b []byte) error {
+		_, r, err := ss.ws.Reader(rw)
+		if err != nil {
+			return
+		}
+		// Waiting for a message is up to the pinger; once its first
+		// frame is in, the rest must come within MessageTimeout, so
+		// that continuation frames trickled in cannot hold the socket
+		// and its growing buffer forever. coder/websocket bounds a
+		// message's size (SetReadLimit) but not its time, save by the
+		// context given to Reader, which would bound the wait before
+		// the message too, and costs a timer and a callback per
+		// frame; a read deadline on the connection costs neither.
+		_ = raw.SetReadDeadline(time.Now().Add(ss.s.cfg.MessageTimeout))
+		err = wire.ReadBody(r, func(b []byte) error {
+			_ = raw.SetReadDeadline(time.Time{})
 			ss.busy.Lock()
 			defer ss.busy.Unlock()
 			if ss.closing {
@@ -696,6 +711,9 @@ func (ss *session) readLoop() {
 			return ss.handle(b)
 		})
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				ss.close(wire.CloseMessageTimeout, "message not completed in time")
+			}
 			return
 		}
 	}

@@ -12,6 +12,14 @@
 // account. Wake-ups go through a bounded queue and workers apart from
 // sends: a slow or failing provider never delays or loses a message, and
 // when the queue is full a wake-up is dropped (and counted), not waited
-// for. Throttling and 5xx answers are retried with bounded backoff; a
-// provider's "this token is gone" removes the registration.
+// for. No worker ever sleeps: throttling and 5xx answers are retried with
+// bounded backoff (honouring Retry-After up to MaxBackoff) from a delay
+// queue, so push services that throttle or hang delay other devices'
+// wake-ups by one attempt at most. Each push host (a Web Push or WNS
+// host, or a provider) gets at most HostConcurrency sends at once and a
+// circuit breaker: BreakerFailures failed attempts in a row stop sends
+// there for BreakerCooldown, then one probe decides. A wake-up that
+// fails keeps its claim: the device is not woken again before
+// WakeInterval. A provider's "this token is gone" removes the
+// registration.
 package push

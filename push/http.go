@@ -38,7 +38,11 @@ func (s *Service) Register(ctx context.Context, dev auth.Device, req *api.PushRe
 	// a private network, say); its errors never hold the token.
 	if c, ok := p.(interface{ Check(Registration) error }); ok {
 		if err := c.Check(reg); err != nil {
-			return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+			code := api.CodeBadRequest
+			if errors.Is(err, ErrEndpointRefused) {
+				code = api.CodeEndpointRefused
+			}
+			return httpx.Errorf(http.StatusBadRequest, code, "%v", err)
 		}
 	}
 	data, err := json.Marshal(reg)

@@ -88,16 +88,62 @@ func TestGuardedClientRefusesPrivateAddresses(t *testing.T) {
 	}
 }
 
+// TestPublicAddr: every block of the IANA special-purpose registries is
+// refused, at its first and last address, as is everything IPv6 outside
+// 2000::/3 and multicast; a few public addresses around them pass.
 func TestPublicAddr(t *testing.T) {
 	t.Parallel()
+	for _, p := range specialPurpose {
+		for _, a := range []netip.Addr{p.Masked().Addr(), lastAddr(p)} {
+			if publicAddr(a) {
+				t.Errorf("publicAddr(%s) in %s = true", a, p)
+			}
+			if a.Is4() && publicAddr(netip.AddrFrom16(a.As16())) {
+				t.Errorf("publicAddr(%s mapped) in %s = true", a, p)
+			}
+		}
+	}
 	for addr, want := range map[string]bool{
-		"93.184.215.14": true, "2606:4700::1111": true,
+		"93.184.215.14": true, "2606:4700::1111": true, "1.1.1.1": true, "8.8.8.8": true, "2a00:1450:4001::1": true,
+		// Just outside blocks.
+		"100.63.255.255": true, "100.128.0.0": true, "198.17.255.255": true, "198.20.0.0": true, "223.255.255.255": true,
+		"192.0.1.255": true, "192.0.3.0": true, "2003::1": true, "2001:200::1": true,
+		// The ones named when the filter was widened.
+		"0.1.2.3": false, "198.18.0.1": false, "198.19.255.254": false, "240.0.0.1": false, "250.1.2.3": false,
+		"64:ff9b::a00:1": false, "64:ff9b::808:808": false, "2002:c000:0204::1": false, "2002:0808:0808::1": false,
+		// And the rest.
 		"127.0.0.1": false, "::1": false, "10.0.0.1": false, "172.16.0.1": false, "192.168.1.1": false,
 		"169.254.169.254": false, "fe80::1": false, "fd00::1": false, "100.64.0.1": false, "0.0.0.0": false,
-		"::": false, "224.0.0.1": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false,
+		"::": false, "224.0.0.1": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "::ffff:198.18.0.1": false,
+		"255.255.255.255": false, "192.0.0.9": false, "192.88.99.1": false, "2001::1": false, "2001:db8::1": false,
+		"3fff::1": false, "5f00::1": false, "100::1": false, "::1.2.3.4": false, "fec0::1": false, "ff02::1": false,
+		"4000::1": false, "fe80::1%eth0": false,
 	} {
 		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// lastAddr is the last address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+func TestNumericHost(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "::1": true, "2606:4700::1111": true, "2130706433": true, "0x7f.1": true, "0X7F000001": true,
+		"127.1": true, "1.2.3.4.": true, "017700000001": true,
+		"push.example.com": false, "fcm.googleapis.com": false, "1.example": false, "a1": false, "xn--p1ai": false,
+	} {
+		if got := numericHost(host); got != want {
+			t.Errorf("numericHost(%q) = %v, want %v", host, got, want)
 		}
 	}
 }
@@ -136,8 +182,8 @@ func FuzzCheckTarget(f *testing.F) {
 		if perr != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
 			t.Fatalf("%q accepted", raw)
 		}
-		if a, perr := netip.ParseAddr(u.Hostname()); perr == nil && !publicAddr(a) {
-			t.Fatalf("%q accepted: non-public address", raw)
+		if _, perr := netip.ParseAddr(u.Hostname()); perr == nil {
+			t.Fatalf("%q accepted: an IP address", raw)
 		}
 	})
 }

@@ -395,6 +395,13 @@ func TestWebPushEndpointRules(t *testing.T) {
 		"https://100.64.0.1/push/abc",
 		"https://localhost:8443/push/abc",
 		"https://push.localhost/abc",
+		"https://93.184.215.14:8443/up/abc",
+		"https://[2606:4700::1111]/up/abc",
+		"https://2130706433/push/abc",
+		"https://0x7f.1/push/abc",
+		"https://198.18.0.1/push/abc",
+		"https://[64:ff9b::a00:1]/push/abc",
+		"https://[2002:c0a8:1::1]/push/abc",
 		"/push/abc",
 		"mailto:someone@example.com",
 	} {
@@ -402,7 +409,7 @@ func TestWebPushEndpointRules(t *testing.T) {
 		check(t, errors.Is(err, push.ErrEndpointRefused), "%s: %v, want refused", ep, err)
 		check(t, !strings.Contains(err.Error(), ep), "error %q names the endpoint", err)
 	}
-	for _, ep := range []string{"https://fcm.googleapis.com/fcm/send/abc", "https://updates.push.services.mozilla.com/wpush/v2/abc", "https://93.184.215.14:8443/up/abc"} {
+	for _, ep := range []string{"https://fcm.googleapis.com/fcm/send/abc", "https://updates.push.services.mozilla.com/wpush/v2/abc", "https://push.example.org:8443/up/abc"} {
 		noErr(t, p.Check(webReg(ep, key, auth)))
 	}
 	n := f.Attempts()

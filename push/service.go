@@ -16,20 +16,53 @@ import (
 // Config shapes wake-ups.
 type Config struct {
 	// WakeInterval is the least time between two wake-ups of a device
-	// that has not connected in between.
+	// that has not connected in between, whether the first went out or
+	// failed.
 	WakeInterval time.Duration
 	Workers      int // concurrent sends to providers
-	Queue        int // wake-ups waiting for a worker; past it they are dropped
-	Attempts     int // tries per wake-up on retryable answers
-	Backoff      time.Duration
-	MaxBackoff   time.Duration
-	Timeout      time.Duration // per attempt
+	// Queue bounds the wake-ups held at once (waiting for a worker, for
+	// a retry, or for their host); past it new ones are dropped.
+	Queue      int
+	Attempts   int // tries per wake-up on retryable answers
+	Backoff    time.Duration
+	MaxBackoff time.Duration // also caps a provider's Retry-After
+	Timeout    time.Duration // per attempt
+	// HostConcurrency bounds the sends in flight to one push host (one
+	// Web Push or WNS host, or one provider).
+	HostConcurrency int
+	// BreakerFailures consecutive failed attempts to a host (throttled,
+	// 5xx, timed out, unreachable) open its circuit breaker: no wake-up
+	// goes there for BreakerCooldown, then one probe does. 0: never.
+	BreakerFailures int
+	BreakerCooldown time.Duration
 }
 
 // Defaults: a wake-up per device per 10 minutes at most.
 func Defaults() Config {
 	return Config{WakeInterval: 10 * time.Minute, Workers: 8, Queue: 10000, Attempts: 4,
-		Backoff: time.Second, MaxBackoff: 30 * time.Second, Timeout: 10 * time.Second}
+		Backoff: time.Second, MaxBackoff: 30 * time.Second, Timeout: 10 * time.Second,
+		HostConcurrency: 4, BreakerFailures: 5, BreakerCooldown: time.Minute}
+}
+
+// Validate reports a setting out of range, by its hushd flag.
+func (c Config) Validate() error {
+	switch {
+	case c.Workers < 1:
+		return errors.New("--push-workers must be at least 1")
+	case c.HostConcurrency < 1:
+		return errors.New("--push-host-concurrency must be at least 1")
+	case c.BreakerFailures < 0:
+		return errors.New("--push-breaker-failures must not be negative")
+	case c.BreakerFailures > 0 && c.BreakerCooldown <= 0:
+		return errors.New("--push-breaker-cooldown must be positive")
+	case c.Timeout <= 0:
+		return errors.New("--push-timeout must be positive")
+	case c.MaxBackoff < c.Backoff:
+		return errors.New("--push-max-backoff must be at least the first backoff")
+	case c.Queue < 1 || c.Attempts < 1:
+		return errors.New("push queue and attempts must be at least 1")
+	}
+	return nil
 }
 
 type deviceKey struct {
@@ -38,6 +71,12 @@ type deviceKey struct {
 }
 
 // Service registers devices and wakes them.
+//
+// A wake-up is a job: a worker takes it from ready, claims it, and makes
+// one attempt if its host admits it. A job to retry waits in the delay
+// queue (a heap by due time) and a job over its host's limit in the
+// host's line; no worker ever sleeps, so throttling or slow push services
+// hold no worker from other devices' wake-ups beyond one attempt.
 type Service struct {
 	cfg       Config
 	store     Store
@@ -48,8 +87,10 @@ type Service struct {
 	now       func() time.Time
 	vapidKey  string // the Web Push application server key, if any
 
-	busy    atomic.Int64 // wake-ups queued or in progress
-	queue   chan deviceKey
+	busy    atomic.Int64 // wake-ups held: ready, delayed, in a line, or being sent
+	ready   chan *job
+	delayed *delayQueue
+	hosts   *hosts
 	mu      sync.Mutex // guards pending
 	pending map[deviceKey]struct{}
 	ctx     context.Context
@@ -63,19 +104,26 @@ type Service struct {
 func New(cfg Config, store Store, providers []Provider, vapidPublic string, b bus.Bus, log *slog.Logger, m *metrics.Metrics) *Service {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, store: store, providers: map[string]Provider{}, bus: b, log: log, m: m, now: time.Now,
-		vapidKey: vapidPublic, queue: make(chan deviceKey, cfg.Queue), pending: map[deviceKey]struct{}{}, ctx: ctx, stop: stop}
+		vapidKey: vapidPublic, ready: make(chan *job, cfg.Queue), pending: map[deviceKey]struct{}{}, ctx: ctx, stop: stop,
+		hosts: newHosts(cfg.HostConcurrency, cfg.BreakerFailures, cfg.BreakerCooldown)}
+	s.delayed = newDelayQueue(s.ready)
 	for _, p := range providers {
 		s.providers[p.Kind()] = p
 	}
-	for range cfg.Workers {
+	for range max(cfg.Workers, 1) {
 		s.wg.Add(1)
 		go s.work()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.delayed.run(ctx.Done())
+	}()
 	return s
 }
 
-// Close stops the workers; queued wake-ups are dropped (the envelopes
-// stay stored).
+// Close stops the workers; wake-ups still held are dropped (the
+// envelopes stay stored).
 func (s *Service) Close() {
 	s.stop()
 	s.wg.Wait()
@@ -95,18 +143,30 @@ func (s *Service) Queued(account string, device uint32) {
 	}
 	s.pending[k] = struct{}{}
 	s.mu.Unlock()
-	s.busy.Add(1)
+	if s.busy.Add(1) > int64(s.cfg.Queue) {
+		s.drop(k)
+		return
+	}
 	select {
-	case s.queue <- k:
+	case s.ready <- &job{key: k}:
 	default:
-		s.done(k)
-		s.busy.Add(-1)
-		s.m.Push.WithLabelValues("", "dropped").Inc()
+		s.drop(k)
 	}
 }
 
-// Idle reports whether no wake-up is queued or being sent.
+func (s *Service) drop(k deviceKey) {
+	s.done(k)
+	s.busy.Add(-1)
+	s.m.Push.WithLabelValues("", "dropped").Inc()
+}
+
+// Idle reports whether no wake-up is held: none waits for a worker, a
+// retry or its host, and none is being sent.
 func (s *Service) Idle() bool { return s.busy.Load() == 0 }
+
+// Delayed reports how many wake-ups wait in the delay queue for a retry
+// or for their host's breaker to let them try.
+func (s *Service) Delayed() int { return s.delayed.Len() }
 
 // Connected is told that a device connected: its next absence may wake
 // it again.
@@ -128,81 +188,119 @@ func (s *Service) work() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case k := <-s.queue:
-			s.done(k)
-			s.wake(s.ctx, k)
-			s.busy.Add(-1)
+		case j := <-s.ready:
+			if !j.claimed {
+				s.done(j.key)
+			}
+			for j != nil && s.ctx.Err() == nil {
+				j = s.run(s.ctx, j)
+			}
 		}
 	}
 }
 
-// wake sends one wake-up to k, unless it is online somewhere, has no
-// registration, or was woken within WakeInterval.
-func (s *Service) wake(ctx context.Context, k deviceKey) {
-	if online, err := s.bus.Deliver(ctx, bus.Event{Kind: bus.Online, Account: k.account, Device: k.device}); err == nil && online {
-		return
+// finish ends a job's life.
+func (s *Service) finish() { s.busy.Add(-1) }
+
+// run takes j one step: it claims the wake-up if not done yet, and makes
+// one attempt if j's host admits it. It returns the job from the host's
+// line to run next in the same worker, if any.
+func (s *Service) run(ctx context.Context, j *job) *job {
+	if online, err := s.bus.Deliver(ctx, bus.Event{Kind: bus.Online, Account: j.key.account, Device: j.key.device}); err == nil && online {
+		s.finish()
+		if j.admitted {
+			return s.hosts.release(j)
+		}
+		return nil
 	}
+	if !j.claimed && !s.claim(ctx, j) {
+		s.finish()
+		return nil
+	}
+	p := s.providers[j.kind]
+	if p == nil {
+		s.m.Push.WithLabelValues(j.kind, "disabled").Inc()
+		s.finish()
+		return nil
+	}
+	adm, at := admitSend, time.Time{}
+	if !j.admitted {
+		adm, at = s.hosts.admit(j, time.Now())
+	}
+	switch adm {
+	case admitWait:
+		return nil
+	case admitLater:
+		// The host's breaker is open: wait for it, unless the wake-up
+		// would by then be older than the interval it holds.
+		if at.Sub(j.claimedAt) >= s.cfg.WakeInterval {
+			s.m.Push.WithLabelValues(j.kind, "circuit_open").Inc()
+			s.finish()
+			return nil
+		}
+		s.m.Push.WithLabelValues(j.kind, "deferred").Inc()
+		s.delayed.add(j, at)
+		return nil
+	}
+	j.tries++
+	actx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	err := p.Send(actx, j.reg)
+	cancel()
+	var re *RetryError
+	retry := errors.As(err, &re)
+	next, more, later, at := s.hosts.done(j, retry, time.Now())
+	for _, o := range more {
+		s.delayed.add(o, time.Now())
+	}
+	for _, o := range later {
+		s.delayed.add(o, at)
+	}
+	switch {
+	case err == nil:
+		s.m.Push.WithLabelValues(j.kind, "sent").Inc()
+		s.finish()
+	case errors.Is(err, ErrGone):
+		s.m.Push.WithLabelValues(j.kind, "gone").Inc()
+		if err := s.store.DeletePushRegistration(ctx, j.key.account, j.key.device, j.data); err != nil && ctx.Err() == nil {
+			s.log.Warn("push remove gone registration", "err", err)
+		}
+		s.finish()
+	case retry && j.tries < s.cfg.Attempts && ctx.Err() == nil:
+		s.m.Push.WithLabelValues(j.kind, "retried").Inc()
+		wait := max(j.backoff, re.After)
+		j.backoff = min(2*j.backoff, s.cfg.MaxBackoff)
+		s.delayed.add(j, time.Now().Add(min(wait, s.cfg.MaxBackoff)))
+	default:
+		// The wake-up keeps its claim: the device is not woken again
+		// before WakeInterval, however many envelopes come meanwhile.
+		s.m.Push.WithLabelValues(j.kind, "failed").Inc()
+		if ctx.Err() == nil {
+			s.log.Warn("push failed", "kind", j.kind, "attempts", j.tries, "err", err)
+		}
+		s.finish()
+	}
+	return next
+}
+
+// claim claims j's wake-up in the store and loads its registration. It
+// reports false when there is nothing to send: no registration, or one
+// woken within WakeInterval.
+func (s *Service) claim(ctx context.Context, j *job) bool {
 	now := s.now()
-	st, ok, err := s.store.ClaimWake(ctx, k.account, k.device, now, now.Add(-s.cfg.WakeInterval))
+	st, ok, err := s.store.ClaimWake(ctx, j.key.account, j.key.device, now, now.Add(-s.cfg.WakeInterval))
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("push claim", "err", err)
 		}
-		return
+		return false
 	}
 	if !ok {
-		return
+		return false
 	}
-	p := s.providers[st.Kind]
-	if p == nil {
-		s.m.Push.WithLabelValues(st.Kind, "disabled").Inc()
-		return
-	}
-	var reg Registration
-	if err := json.Unmarshal(st.Data, &reg); err != nil {
+	if err := json.Unmarshal(st.Data, &j.reg); err != nil {
 		s.log.Warn("push registration unreadable", "kind", st.Kind)
-		return
+		return false
 	}
-	backoff := s.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-		err := p.Send(actx, reg)
-		cancel()
-		var re *RetryError
-		switch {
-		case err == nil:
-			s.m.Push.WithLabelValues(st.Kind, "sent").Inc()
-			return
-		case errors.Is(err, ErrGone):
-			s.m.Push.WithLabelValues(st.Kind, "gone").Inc()
-			if err := s.store.DeletePushRegistration(ctx, k.account, k.device, st.Data); err != nil && ctx.Err() == nil {
-				s.log.Warn("push remove gone registration", "err", err)
-			}
-			return
-		case errors.As(err, &re) && attempt < s.cfg.Attempts && ctx.Err() == nil:
-			s.m.Push.WithLabelValues(st.Kind, "retried").Inc()
-			wait := backoff
-			if re.After > 0 {
-				wait = re.After
-			}
-			wait = min(wait, s.cfg.MaxBackoff)
-			backoff = min(2*backoff, s.cfg.MaxBackoff)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-		default:
-			s.m.Push.WithLabelValues(st.Kind, "failed").Inc()
-			if ctx.Err() == nil {
-				s.log.Warn("push failed", "kind", st.Kind, "attempts", attempt, "err", err)
-			}
-			// Let the next envelope try again rather than wait out the
-			// interval on a wake-up that never went.
-			if err := s.store.ResetWake(context.WithoutCancel(ctx), k.account, k.device); err != nil {
-				s.log.Warn("push reset", "err", err)
-			}
-			return
-		}
-	}
+	j.claimed, j.kind, j.data, j.host, j.backoff, j.claimedAt = true, st.Kind, st.Data, hostOf(j.reg), s.cfg.Backoff, time.Now()
+	return true
 }

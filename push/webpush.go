@@ -155,10 +155,10 @@ func (w *WebPush) Kind() string { return KindWebPush }
 
 // Check reports whether the provider sends to r, without sending: an
 // endpoint that is an absolute https:// URL (http:// with AllowInsecure)
-// without user info, whose host is not a loopback, private or otherwise
-// non-public address nor a localhost name (unless AllowPrivate; host
-// names are checked again when connecting, against what they resolve
-// to), and well-formed keys. A refused endpoint's error wraps
+// without user info, whose host is a name, not an IP address, and not a
+// localhost name (unless AllowPrivate; names are checked again when
+// connecting, against the addresses they resolve to, which must be
+// public: see publicAddr), and well-formed keys. A refused endpoint's error wraps
 // ErrEndpointRefused. Errors never contain the endpoint.
 func (w *WebPush) Check(r Registration) error {
 	if err := checkTarget("webpush endpoint", r.Endpoint, w.allowInsecure, w.allowPrivate, nil); err != nil {
@@ -269,9 +269,9 @@ func decodeB64URL(s string) ([]byte, error) {
 }
 
 // checkTarget applies the rules for URLs a client gives the server to POST
-// to: absolute, https (http with allowInsecure), no user info, a public
-// host (unless allowPrivate), and hostOK when given. The error never
-// contains the URL.
+// to: absolute, https (http with allowInsecure), no user info, a host
+// name that is neither an IP address nor localhost (unless allowPrivate),
+// and hostOK when given. The error never contains the URL.
 func checkTarget(what, raw string, allowInsecure, allowPrivate bool, hostOK func(host string) bool) error {
 	refuse := func(why string) error { return fmt.Errorf("%s %s: %w", what, why, ErrEndpointRefused) }
 	if len(raw) > 2048 {
@@ -300,8 +300,10 @@ func checkTarget(what, raw string, allowInsecure, allowPrivate bool, hostOK func
 	if allowPrivate {
 		return nil
 	}
-	if a, err := netip.ParseAddr(host); err == nil && !publicAddr(a) {
-		return refuse("is not on a public address")
+	if numericHost(host) {
+		// Push services are reached by name; an address, public or not,
+		// is where a client points the server to probe a network.
+		return refuse("is an IP address, not a host name")
 	}
 	if h := strings.TrimSuffix(strings.ToLower(host), "."); h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return refuse("is on localhost")
@@ -309,14 +311,21 @@ func checkTarget(what, raw string, allowInsecure, allowPrivate bool, hostOK func
 	return nil
 }
 
-// cgnat is the shared address space of RFC 6598.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// publicAddr reports whether a is a global unicast address outside the
-// private, shared and loopback ranges.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a)
+// numericHost reports whether host is an IP address in any form a
+// resolver might take: a literal, or a name whose last label is a number
+// (decimal, octal or hex, as inet_aton reads "2130706433" or "0x7f.1");
+// no top-level domain is numeric.
+func numericHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	h := strings.TrimSuffix(host, ".")
+	last := h[strings.LastIndexByte(h, '.')+1:]
+	if l := strings.ToLower(last); strings.HasPrefix(l, "0x") {
+		last = l[2:]
+		return strings.Trim(last, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 // guardedClient returns c with redirects not followed, or, when c is nil,

@@ -194,7 +194,7 @@ func startIdleNode(ctx context.Context, cfg idleConfig, dir string) (*idleNode, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	args := []string{"--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+	args := []string{"--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-pprof",
 		"--test-numbers", benchNumber(0) + ".." + benchNumber(cfg.N-1) + "=" + benchCode,
 		"--verify-rate-address", "0", "--max-conns-per-address", "0", "--log-format", "json"}
 	if cfg.DB != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/internal/fileperm"
 )
 
 // requestTimeout bounds one REST call and one socket dial; sockets
@@ -146,8 +147,10 @@ func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create home: %w", err)
+	if tightened, err := fileperm.Dir(dir); err != nil {
+		return nil, fmt.Errorf("home: %w", err)
+	} else if tightened > 0 {
+		fmt.Fprintf(a.stderr, "hush: made %d entries of the home directory private to you (0700, 0600)\n", tightened)
 	}
 	unlock, err := lockHome(dir)
 	if err != nil {

@@ -117,7 +117,7 @@ func finishDevice(ctx context.Context, a *app, st *store.Store, acct *store.Acco
 func cmdLink(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("link")
 	name := fs.String("name", "", "a name for this device")
-	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the primary's approval")
+	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the primary's approval (the server keeps the address 3 minutes by default)")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -224,4 +225,31 @@ func TestPrintableAndNumbers(t *testing.T) {
 // TestMain fails the package if a command leaves a goroutine behind.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+// TestHomeIsPrivate: the home directory is 0700 and the database 0600;
+// ones an older version left looser are tightened, and the user told
+// how many without paths.
+func TestHomeIsPrivate(t *testing.T) {
+	t.Parallel()
+	home := filepath.Join(t.TempDir(), "home")
+	args := []string{"--server", "http://127.0.0.1:1", "--home", home, "whoami"}
+	hush(t, nil, args...)
+	modes := func() (dir, db os.FileMode) {
+		d, err := os.Stat(home)
+		noErr(t, err)
+		f, err := os.Stat(filepath.Join(home, "hush.db"))
+		noErr(t, err)
+		return d.Mode().Perm(), f.Mode().Perm()
+	}
+	dir, db := modes()
+	assert(t, dir == 0o700 && db == 0o600, "created %v and %v", dir, db)
+
+	noErr(t, os.Chmod(home, 0o755))
+	noErr(t, os.Chmod(filepath.Join(home, "hush.db"), 0o644))
+	r := hush(t, nil, args...)
+	dir, db = modes()
+	assert(t, dir == 0o700 && db == 0o600, "after a start: %v and %v", dir, db)
+	assert(t, strings.Contains(r.stderr, "made 2 entries of the home directory private"), "stderr %q", r.stderr)
+	assert(t, !strings.Contains(r.stderr, home), "stderr %q names the home", r.stderr)
 }

@@ -153,6 +153,8 @@ func pushError(kind string, err error) error {
 		return fmt.Errorf("this server does not send %s wake-ups (its operator has not set them up): %w", kindName(kind), err)
 	case api.CodeInvalidKey:
 		return fmt.Errorf("the server refused the subscription keys: %w", err)
+	case api.CodeEndpointRefused:
+		return fmt.Errorf("the server refused the endpoint (it must be an https URL on a public host name, unless hushd runs with --webpush-allow-private): %w", err)
 	case api.CodeBadRequest:
 		if kind == api.PushWebPush && strings.Contains(ae.Body.Message, "endpoint") {
 			return fmt.Errorf("the server refused the endpoint (it must be a public https URL, unless hushd runs with --webpush-allow-private): %w", err)

@@ -228,7 +228,8 @@ func TestPushErrorWording(t *testing.T) {
 	}{
 		{"apns", refused(400, api.CodePushUnavailable, "this server does not send apns pushes"), "this server does not send APNs wake-ups"},
 		{"webpush", refused(400, api.CodeInvalidKey, "auth must be 16 bytes"), "refused the subscription keys"},
-		{"webpush", refused(400, api.CodeBadRequest, "webpush endpoint is not https: push endpoint refused"), "unless hushd runs with --webpush-allow-private"},
+		{"webpush", refused(400, api.CodeEndpointRefused, "webpush endpoint is not https: push endpoint refused"), "unless hushd runs with --webpush-allow-private"},
+		{"webpush", refused(400, api.CodeBadRequest, "webpush endpoint is not https: push endpoint refused"), "unless hushd runs with --webpush-allow-private"}, // older servers
 		{"fcm", refused(400, api.CodeBadRequest, "an FCM token is 1 to 4096 printable ASCII characters"), "refused the FCM registration"},
 		{"wns", errors.New("dial tcp: connection refused"), "register for WNS wake-ups"},
 	} {

@@ -100,7 +100,22 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://...); empty: SQLite in the data directory")
 	fs.StringVar(&cfg.NATS, "nats", "", "NATS URL (nats://host:4222) for delivery across nodes; empty: one node, in-process bus")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve the public API on (host:port; port 0 picks one)")
-	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address for /metrics and /debug/pprof (loopback or a private network; empty: off)")
+	fs.StringVar(&cfg.AdminListen, "admin-listen", cfg.AdminListen, "address for the admin API, /metrics and /debug/pprof (loopback or a private network; empty: off)")
+	fs.Func("admin-host", "host names the admin listener answers for besides its listen host, localhost and IP addresses (comma-separated; others get 421)", func(v string) error {
+		cfg.AdminHosts = nil
+		for h := range strings.SplitSeq(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				if strings.ContainsAny(h, "/ @") {
+					return fmt.Errorf("%q is not a host name", h)
+				}
+				cfg.AdminHosts = append(cfg.AdminHosts, h)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.AdminTLSCert, "admin-tls-cert", "", "TLS certificate file (PEM) for the admin listener; with --admin-tls-key serves it over HTTPS")
+	fs.StringVar(&cfg.AdminTLSKey, "admin-tls-key", "", "TLS private key file (PEM) for the admin listener")
+	fs.BoolVar(&cfg.AdminPprof, "admin-pprof", false, "serve /debug/pprof/ on the admin listener without a token (otherwise: operator admin tokens only)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.Func("acme-domain", "serve HTTPS with certificates from an ACME CA for these domains (comma-separated); needs port 443 reachable, or --acme-http on port 80", func(v string) error {
@@ -139,6 +154,9 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.DurationVar(&cfg.Envelope.SweepInterval, "sweep-interval", cfg.Envelope.SweepInterval, "how often expired envelopes are deleted")
 	fs.IntVar(&cfg.Envelope.SendLimit.Burst, "send-rate", cfg.Envelope.SendLimit.Burst, "sends per account per minute (0: unlimited)")
 	fs.IntVar(&cfg.Envelope.MaxConnsPerAddr, "max-conns-per-address", cfg.Envelope.MaxConnsPerAddr, "device WebSockets from one client address (0: unlimited)")
+	fs.IntVar(&cfg.Devices.MaxProvisioningPerAddr, "max-provisioning-per-address", cfg.Devices.MaxProvisioningPerAddr, "provisioning WebSockets (devices being linked) from one client address (0: unlimited)")
+	fs.IntVar(&cfg.Devices.MaxProvisioningSockets, "max-provisioning-sockets", cfg.Devices.MaxProvisioningSockets, "provisioning WebSockets open on this node (0: unlimited)")
+	fs.DurationVar(&cfg.Devices.ProvisioningSocketTTL, "provisioning-socket-ttl", cfg.Devices.ProvisioningSocketTTL, "how long a provisioning WebSocket waits for the primary's message before it is closed")
 	fs.DurationVar(&cfg.Envelope.LiveHold, "live-hold", cfg.Envelope.LiveHold, "how long an envelope handed straight to a connected device waits for its ack before it is stored (0: store first)")
 	fs.IntVar(&cfg.Envelope.DirectQueue, "direct-queue", cfg.Envelope.DirectQueue, "envelopes waiting for one connected device before they go through the store")
 	fs.IntVar(&cfg.Envelope.Window, "delivery-window", cfg.Envelope.Window, "unacknowledged envelopes in flight per device socket")
@@ -159,8 +177,15 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.DurationVar(&cfg.GDPR.AccountRetention, "retention-account", cfg.GDPR.AccountRetention, "erase accounts inactive this long (0: keep)")
 	fs.DurationVar(&cfg.GDPR.DeviceRetention, "retention-device", cfg.GDPR.DeviceRetention, "remove linked devices inactive this long (0: keep)")
 	fs.DurationVar(&cfg.GDPR.AuditRetention, "retention-audit", cfg.GDPR.AuditRetention, "delete audit log entries older than this (0: keep)")
-	fs.DurationVar(&cfg.Push.WakeInterval, "push-interval", cfg.Push.WakeInterval, "least time between two wake-up pushes to a device that has not connected in between")
+	fs.DurationVar(&cfg.Push.WakeInterval, "push-interval", cfg.Push.WakeInterval, "least time between two wake-up pushes to a device that has not connected in between (a failed one counts)")
+	fs.IntVar(&cfg.Push.Workers, "push-workers", cfg.Push.Workers, "wake-up pushes sent at once")
+	fs.IntVar(&cfg.Push.HostConcurrency, "push-host-concurrency", cfg.Push.HostConcurrency, "wake-up pushes sent at once to one push host (a Web Push or WNS host, or APNs, or FCM)")
+	fs.IntVar(&cfg.Push.BreakerFailures, "push-breaker-failures", cfg.Push.BreakerFailures, "failed pushes in a row to one host that stop pushes there for --push-breaker-cooldown (0: never)")
+	fs.DurationVar(&cfg.Push.BreakerCooldown, "push-breaker-cooldown", cfg.Push.BreakerCooldown, "how long an open breaker stops pushes to a host before one probe")
+	fs.DurationVar(&cfg.Push.Timeout, "push-timeout", cfg.Push.Timeout, "how long one push attempt may take")
+	fs.DurationVar(&cfg.Push.MaxBackoff, "push-max-backoff", cfg.Push.MaxBackoff, "longest wait before retrying a push, a service's Retry-After included")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
+	fs.DurationVar(&cfg.Envelope.MessageTimeout, "ws-message-timeout", cfg.Envelope.MessageTimeout, "how long a client's WebSocket message may take once its first frame has come (then closed with 4004)")
 }
 
 // providerFlags are the push services' settings as flags.

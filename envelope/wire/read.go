@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"io"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -18,6 +19,14 @@ func Read(ctx context.Context, c *websocket.Conn, fn func(b []byte) error) error
 	if err != nil {
 		return err
 	}
+	return ReadBody(r, fn)
+}
+
+// ReadBody reads what is left of a message from r, a reader that
+// websocket.Conn.Reader returned, and calls fn with it as Read does; a
+// caller that bounds how long a message may take once begun calls
+// Reader, sets its deadline, then ReadBody.
+func ReadBody(r io.Reader, fn func(b []byte) error) error {
 	buf := readBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledRead { // not one grown by a large frame

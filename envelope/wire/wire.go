@@ -35,6 +35,9 @@ const (
 	CloseDeviceRemoved = 4001 // the device was removed; its credential is void
 	CloseShuttingDown  = 4002 // the server is going away; reconnect
 	CloseTooSlow       = 4003 // the client did not keep up with delivery
+	// CloseMessageTimeout: a message the client began (its first frame)
+	// did not end within the time allowed (--ws-message-timeout).
+	CloseMessageTimeout = 4004
 )
 
 // EnvelopeGroupChange is the Type of an envelope the server itself sends

@@ -19,31 +19,33 @@ type Error struct {
 
 // Stable error codes.
 const (
-	CodeBadRequest        = "bad_request"        // 400: malformed body or parameter
-	CodeInvalidJSON       = "invalid_json"       // 400: body is not the expected JSON
-	CodeInvalidNumber     = "invalid_number"     // 400: phone number is not E.164
-	CodeInvalidKey        = "invalid_key"        // 400: key of the wrong length or type
-	CodeTooManyKeys       = "too_many_keys"      // 400: more keys in one upload than allowed
-	CodeUnauthorized      = "unauthorized"       // 401: missing or wrong credential
-	CodeInvalidCode       = "invalid_code"       // 403: wrong or expired verification or provisioning code
-	CodeForbidden         = "forbidden"          // 403: authenticated, but not allowed
-	CodeNotFound          = "not_found"          // 404
-	CodeMethodNotAllowed  = "method_not_allowed" // 405
-	CodeMismatchedDevices = "mismatched_devices" // 409: missing or extra devices in a send
-	CodeTooManyDevices    = "too_many_devices"   // 409: account has its maximum of devices
-	CodeUploadIncomplete  = "upload_incomplete"  // 409: an attachment's parts are not all uploaded
-	CodeUploadComplete    = "upload_complete"    // 409: the attachment's upload is already complete
-	CodeStaleDevices      = "stale_devices"      // 410: registration id does not match
-	CodePayloadTooLarge   = "payload_too_large"  // 413
-	CodeSizeMismatch      = "size_mismatch"      // 400: uploaded bytes differ from the declared size
-	CodeTimeout           = "timeout"            // 408: the request body did not arrive in time
-	CodeUnsupportedMedia  = "unsupported_media"  // 415: body is not application/json
-	CodeBadSignature      = "bad_signature"      // 422: prekey signature does not verify
-	CodePushUnavailable   = "push_unavailable"   // 400/404: this server does not send that kind of push
-	CodeRateLimited       = "rate_limited"       // 429
-	CodeTooManyAttempts   = "too_many_attempts"  // 429: verification code tried too often
-	CodeInternal          = "internal"           // 500
-	CodeUnavailable       = "unavailable"        // 503: storage unavailable, retry
+	CodeBadRequest        = "bad_request"         // 400: malformed body or parameter
+	CodeInvalidJSON       = "invalid_json"        // 400: body is not the expected JSON
+	CodeInvalidNumber     = "invalid_number"      // 400: phone number is not E.164
+	CodeInvalidKey        = "invalid_key"         // 400: key of the wrong length or type
+	CodeTooManyKeys       = "too_many_keys"       // 400: more keys in one upload than allowed
+	CodeUnauthorized      = "unauthorized"        // 401: missing or wrong credential
+	CodeInvalidCode       = "invalid_code"        // 403: wrong or expired verification or provisioning code
+	CodeForbidden         = "forbidden"           // 403: authenticated, but not allowed
+	CodeNotFound          = "not_found"           // 404
+	CodeMethodNotAllowed  = "method_not_allowed"  // 405
+	CodeMismatchedDevices = "mismatched_devices"  // 409: missing or extra devices in a send
+	CodeTooManyDevices    = "too_many_devices"    // 409: account has its maximum of devices
+	CodeUploadIncomplete  = "upload_incomplete"   // 409: an attachment's parts are not all uploaded
+	CodeUploadComplete    = "upload_complete"     // 409: the attachment's upload is already complete
+	CodeStaleDevices      = "stale_devices"       // 410: registration id does not match
+	CodePayloadTooLarge   = "payload_too_large"   // 413
+	CodeSizeMismatch      = "size_mismatch"       // 400: uploaded bytes differ from the declared size
+	CodeTimeout           = "timeout"             // 408: the request body did not arrive in time
+	CodeUnsupportedMedia  = "unsupported_media"   // 415: body is not application/json
+	CodeBadSignature      = "bad_signature"       // 422: prekey signature does not verify
+	CodePushUnavailable   = "push_unavailable"    // 400/404: this server does not send that kind of push
+	CodeMisdirected       = "misdirected_request" // 421: the admin listener does not answer for that Host
+	CodeEndpointRefused   = "endpoint_refused"    // 400: a push endpoint the server will not post to (an IP address, localhost, not https)
+	CodeRateLimited       = "rate_limited"        // 429
+	CodeTooManyAttempts   = "too_many_attempts"   // 429: verification code tried too often
+	CodeInternal          = "internal"            // 500
+	CodeUnavailable       = "unavailable"         // 503: storage unavailable, retry
 )
 
 // MismatchedDevices lists, for one account, the devices a send left out and

@@ -142,3 +142,38 @@ func TestRouterNonCanonicalPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestScrubAddrs(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"http: TLS handshake error from 203.0.113.7:51234: EOF":          "http: TLS handshake error from [addr]: EOF",
+		"http: TLS handshake error from [2001:db8::7]:443: remote error": "http: TLS handshake error from [addr]: remote error",
+		"http: TLS handshake error from [fe80::1%eth0]:443: x":           "http: TLS handshake error from [addr]: x",
+		"read tcp 127.0.0.1:8080->198.51.100.2:40000: i/o timeout":       "read tcp [addr]->[addr]: i/o timeout",
+		"http: panic serving 192.0.2.1:1234: boom":                       "http: panic serving [addr]: boom",
+		"http: Accept error: too many open files; retrying in 5ms":       "http: Accept error: too many open files; retrying in 5ms",
+		"version 1.2.3.4 is fine without a port, and so is 10:30":        "version 1.2.3.4 is fine without a port, and so is 10:30",
+	} {
+		if got := ScrubAddrs(in); got != want {
+			t.Errorf("ScrubAddrs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHostAllowList(t *testing.T) {
+	t.Parallel()
+	h := HostAllowList([]string{"localhost", "Admin.Example."}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for host, want := range map[string]int{
+		"localhost": 200, "localhost:8081": 200, "admin.example": 200, "ADMIN.EXAMPLE:1": 200,
+		"127.0.0.1:8081": 200, "[::1]:8081": 200, "10.1.2.3": 200,
+		"evil.example": 421, "localhost.evil.example": 421, "": 421, "admin.example.evil": 421,
+	} {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, rec.Code, want)
+		}
+	}
+}

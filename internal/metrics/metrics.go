@@ -1,6 +1,6 @@
 // Package metrics holds the Prometheus collectors of a node, registered on
-// the node's own registry (no globals), and the admin handler that serves
-// them with pprof. Metrics carry counts and durations only: never an
+// the node's own registry (no globals), and the admin handlers that serve
+// them and pprof. Metrics carry counts and durations only: never an
 // account id, a number, a credential or content.
 package metrics
 
@@ -73,7 +73,7 @@ func New() *Metrics {
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_rate_limited_total", Help: "Requests refused by a rate limit."}, []string{"limit"})
 	m.Attachments = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_attachments_total", Help: "Attachment events: created, completed, size_mismatch, expired, deleted."}, []string{"event"})
 	m.AttachmentBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_attachment_bytes_total", Help: "Ciphertext bytes of completed attachment uploads."})
-	m.Push = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_push_total", Help: "Wake-up pushes by provider and outcome (sent, retried, gone, failed, disabled, dropped)."}, []string{"provider", "outcome"})
+	m.Push = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_push_total", Help: "Wake-up pushes by provider and outcome (sent, retried, gone, failed, disabled, dropped, deferred, circuit_open)."}, []string{"provider", "outcome"})
 	m.Retained = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_retention_deleted_total", Help: "What the retention sweeper deleted: accounts (erased), devices (inactive linked devices), audit_entries."}, []string{"kind"})
 	for _, c := range []prometheus.Collector{m.Retained, m.Push, m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
 		m.DeliverLatency, m.StoreLatency, m.BatchSize, m.RateLimited,
@@ -94,10 +94,16 @@ func (m *Metrics) Denied(limit string) func() {
 	return c.Inc
 }
 
-// Handler serves /metrics and /debug/pprof/ for the admin listener.
+// Handler serves /metrics for the admin listener.
 func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Pprof serves /debug/pprof/. It shows the command line, whose flags may
+// hold secrets, and costs CPU on demand: the admin listener serves it
+// only when asked to, or to an admin token.
+func Pprof() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -564,7 +564,9 @@ func TestBadInputDevices(t *testing.T) {
 	} {
 		add("account_id "+name, link(func(l *api.Link) { l.AccountID = acct }), http.StatusBadRequest, api.CodeBadRequest)
 	}
-	add("unknown account", link(func(l *api.Link) { l.AccountID = biUnknownAccount }), http.StatusForbidden, api.CodeInvalidCode)
+	// Keys alice signed do not verify for an account that does not exist,
+	// as keys an outsider signs do not for one that does.
+	add("unknown account", link(func(l *api.Link) { l.AccountID = biUnknownAccount }), http.StatusUnprocessableEntity, api.CodeBadSignature)
 	add("wrong code", link(func(l *api.Link) { l.ProvisioningCode = pc.Code[:len(pc.Code)-1] + "x" }), http.StatusForbidden, api.CodeInvalidCode)
 	add("empty code", link(func(l *api.Link) { l.ProvisioningCode = "" }), http.StatusForbidden, api.CodeInvalidCode)
 	add("code of another account", link(func(l *api.Link) { l.AccountID = bob.AccountID; l.DeviceKeys = bob.Identity.DeviceKeys(t, 9) }),
@@ -950,10 +952,10 @@ func TestBadInputPush(t *testing.T) {
 		{"fcm token with spaces", api.PushRegistration{Kind: api.PushFCM, Token: "a b"}, api.CodeBadRequest},
 		{"wns not configured", api.PushRegistration{Kind: api.PushWNS, ChannelURI: "https://db5.notify.windows.com/?token=x"}, api.CodePushUnavailable},
 		{"wns channel not a URL", api.PushRegistration{Kind: api.PushWNS, ChannelURI: "not a url"}, api.CodeBadRequest},
-		{"webpush endpoint on loopback", wp("https://127.0.0.1/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
-		{"webpush endpoint localhost", wp("https://localhost/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
-		{"webpush endpoint private", wp("https://10.1.2.3/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
-		{"webpush endpoint http", wp("http://push.example.org/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
+		{"webpush endpoint on loopback", wp("https://127.0.0.1/p/1", good.P256DH, good.Auth), api.CodeEndpointRefused},
+		{"webpush endpoint localhost", wp("https://localhost/p/1", good.P256DH, good.Auth), api.CodeEndpointRefused},
+		{"webpush endpoint private", wp("https://10.1.2.3/p/1", good.P256DH, good.Auth), api.CodeEndpointRefused},
+		{"webpush endpoint http", wp("http://push.example.org/p/1", good.P256DH, good.Auth), api.CodeEndpointRefused},
 		{"webpush endpoint with user", wp("https://u:p@push.example.org/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
 		{"webpush endpoint relative", wp("/p/1", good.P256DH, good.Auth), api.CodeBadRequest},
 		{"webpush key off the curve", wp(good.Endpoint, key, good.Auth), api.CodeInvalidKey},

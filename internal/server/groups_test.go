@@ -264,7 +264,9 @@ func TestPresence(t *testing.T) {
 	n.MustDo(t, bob, "GET", "/v1/account/privacy", nil, http.StatusOK, &priv)
 	equal(t, "default setting", priv.LastSeen, api.VisibleNobody)
 	n.Expect(t, bob, "PUT", "/v1/account/privacy", api.Privacy{LastSeen: "friends"}, http.StatusBadRequest, api.CodeBadRequest)
-	n.Expect(t, alice, "GET", "/v1/accounts/9b2f0c6e-0000-4000-8000-000000000000/last_seen", nil, http.StatusNotFound, api.CodeNotFound)
+	var unknown api.Presence
+	n.MustDo(t, alice, "GET", "/v1/accounts/9b2f0c6e-0000-4000-8000-000000000000/last_seen", nil, http.StatusOK, &unknown)
+	equal(t, "an unknown account looks hidden", unknown.Hidden, true)
 
 	ws := n.Connect(t, alice)
 	skipKeysLow(t, ws)

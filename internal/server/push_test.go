@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +39,7 @@ func (f *pushFakes) configure(c *server.Config) {
 		WNS:     &push.WNSConfig{PackageSID: f.wns.PackageSID, ClientSecret: f.wns.ClientSecret, TokenURL: f.wns.TokenURL, HTTPClient: f.wns.Client, AllowInsecure: true},
 	}
 	c.Push.Backoff, c.Push.MaxBackoff, c.Push.Timeout = 10*time.Millisecond, 50*time.Millisecond, 2*time.Second
+	c.Push.BreakerCooldown = 50 * time.Millisecond
 }
 
 // connectReady connects dev and reads and acks up to the end of its
@@ -258,4 +261,155 @@ func TestPushAfterUnackedClose(t *testing.T) {
 	equal(t, "pushes while online", f.fcm.Attempts(), 0)
 	ws.C.CloseNow()
 	f.fcm.Wait(t, "fcm-unacked", 1)
+}
+
+// webPushDevice registers a new account woken by Web Push at endpoint
+// (from one of the fakes).
+func webPushDevice(t *testing.T, n *testkit.Node, wp *pushtest.WebPush) (*testkit.Device, string) {
+	t.Helper()
+	dev := n.Register(t)
+	endpoint, p256dh, auth := wp.Subscribe()
+	n.MustDo(t, dev, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushWebPush, Endpoint: endpoint, P256DH: p256dh, Auth: auth}, http.StatusNoContent, nil)
+	return dev, endpoint
+}
+
+// TestPushTarpitDoesNotDelay: push services that answer 429 with a long
+// Retry-After hold no worker: their retries wait in the delay queue, and
+// a wake-up for another service goes out while they still wait there.
+func TestPushTarpitDoesNotDelay(t *testing.T) {
+	t.Parallel()
+	f := startPushFakes(t)
+	// Retry-After is honoured up to an hour: the retries are not due
+	// while the test runs.
+	n := testkit.Start(t, "", func(c *server.Config) { f.configure(c); c.Push.MaxBackoff = time.Hour })
+	alice := n.Register(t)
+	const tarpits = 8
+	var slow []*pushtest.WebPush
+	for range tarpits {
+		wp := pushtest.StartWebPush(t) // same test certificate: the node's client trusts it
+		wp.SetMode(pushtest.Throttle)
+		dev, _ := webPushDevice(t, n, wp)
+		slow = append(slow, wp)
+		n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(dev.AccountID, []byte("x"), dev), http.StatusOK, nil)
+	}
+	testkit.WaitFor(t, "every tarpit throttled once and its retry queued", func() bool {
+		for _, wp := range slow {
+			if wp.Attempts() < 1 {
+				return false
+			}
+		}
+		return n.Node.Push.Delayed() == tarpits
+	})
+	legit, endpoint := webPushDevice(t, n, f.wp)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(legit.AccountID, []byte("y"), legit), http.StatusOK, nil)
+	f.wp.Wait(t, endpoint, 1)
+	equal(t, "tarpit retries still waiting when the other wake-up went", n.Node.Push.Delayed(), tarpits)
+	for i, wp := range slow {
+		equal(t, fmt.Sprintf("attempts at tarpit %d", i), wp.Attempts(), 1)
+	}
+}
+
+// TestPushHostConcurrency: a push host that never answers gets no more
+// than --push-host-concurrency wake-ups at once; the rest wait in its
+// line, and other hosts' wake-ups go past them.
+func TestPushHostConcurrency(t *testing.T) {
+	t.Parallel()
+	f := startPushFakes(t)
+	n := testkit.Start(t, "", func(c *server.Config) {
+		f.configure(c)
+		c.Push.HostConcurrency, c.Push.Timeout, c.Push.BreakerFailures = 2, time.Hour, 0
+	})
+	alice := n.Register(t)
+	hang := pushtest.StartWebPush(t)
+	hang.SetMode(pushtest.Hang)
+	for range 5 {
+		dev, _ := webPushDevice(t, n, hang)
+		n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(dev.AccountID, []byte("x"), dev), http.StatusOK, nil)
+	}
+	testkit.WaitFor(t, "two hanging sends", func() bool { return hang.Attempts() >= 2 })
+	legit, endpoint := webPushDevice(t, n, f.wp)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(legit.AccountID, []byte("y"), legit), http.StatusOK, nil)
+	f.wp.Wait(t, endpoint, 1)
+	equal(t, "most sends at once to the hanging host", hang.MaxInFlight(), 2)
+}
+
+// TestPushCircuitBreaker: after --push-breaker-failures failed attempts
+// in a row to a host, its wake-ups wait in the delay queue for the
+// breaker to let a probe through, instead of being sent.
+func TestPushCircuitBreaker(t *testing.T) {
+	t.Parallel()
+	f := startPushFakes(t)
+	n := testkit.Start(t, "", func(c *server.Config) {
+		f.configure(c)
+		c.Push.HostConcurrency, c.Push.Attempts = 1, 1
+		c.Push.BreakerFailures, c.Push.BreakerCooldown = 3, time.Hour
+		c.Push.WakeInterval = 2 * time.Hour // held wake-ups outlive the cooldown
+	})
+	alice := n.Register(t)
+	down := pushtest.StartWebPush(t)
+	down.SetMode(pushtest.Unavailable)
+	for range 5 {
+		dev, _ := webPushDevice(t, n, down)
+		n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(dev.AccountID, []byte("x"), dev), http.StatusOK, nil)
+	}
+	testkit.WaitFor(t, "the rest held by the open breaker", func() bool { return n.Node.Push.Delayed() == 2 })
+	equal(t, "attempts before the breaker opened", down.Attempts(), 3)
+	// Another host is not affected.
+	legit, endpoint := webPushDevice(t, n, f.wp)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(legit.AccountID, []byte("y"), legit), http.StatusOK, nil)
+	f.wp.Wait(t, endpoint, 1)
+}
+
+// TestPushFailedWakeKeepsInterval: a wake-up that failed keeps its claim,
+// so the next envelope does not wake the device again before
+// --push-interval; a connection re-arms it.
+func TestPushFailedWakeKeepsInterval(t *testing.T) {
+	t.Parallel()
+	f := startPushFakes(t)
+	n := testkit.Start(t, "", func(c *server.Config) { f.configure(c); c.Push.Attempts = 1 })
+	alice, bob := n.Register(t), n.Register(t)
+	n.MustDo(t, bob, "PUT", "/v1/push", api.PushRegistration{Kind: api.PushFCM, Token: "fcm-interval"}, http.StatusNoContent, nil)
+	f.fcm.SetMode(pushtest.Unavailable)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("x"), bob), http.StatusOK, nil)
+	testkit.WaitFor(t, "a failed attempt", func() bool { return f.fcm.Attempts() == 1 })
+	waitPushIdle(t, n)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("y"), bob), http.StatusOK, nil)
+	waitPushIdle(t, n)
+	equal(t, "attempts after a second envelope within the interval", f.fcm.Attempts(), 1)
+
+	f.fcm.SetMode(pushtest.Deliver)
+	connectAndLeave(t, n, bob)
+	n.MustDo(t, alice, "POST", "/v1/messages", testkit.Send(bob.AccountID, []byte("z"), bob), http.StatusOK, nil)
+	f.fcm.Wait(t, "fcm-interval", 1)
+}
+
+// TestPushEndpointRefused: a Web Push endpoint on an IP address, public
+// or not, is refused at registration with endpoint_refused, unless the
+// node allows private endpoints (--webpush-allow-private).
+func TestPushEndpointRefused(t *testing.T) {
+	t.Parallel()
+	n := testkit.Start(t, "", nil) // the default: Web Push on, public names only
+	dev := n.Register(t)
+	key, auth := testkit.NewWebPushKey(t), bytes.Repeat([]byte{7}, 16)
+	reg := func(endpoint string) api.PushRegistration {
+		return api.PushRegistration{Kind: api.PushWebPush, Endpoint: endpoint, P256DH: key, Auth: auth}
+	}
+	for _, ep := range []string{
+		"https://93.184.215.14/push/a", "https://[2606:4700::1111]/push/a", "https://127.0.0.1:8443/push/a",
+		"https://10.0.0.1/push/a", "https://0.1.2.3/push/a", "https://198.18.0.1/push/a", "https://240.0.0.1/push/a",
+		"https://[64:ff9b::a00:1]/push/a", "https://[2002:a00:1::1]/push/a", "https://2130706433/push/a",
+		"https://localhost/push/a", "http://push.example.org/push/a",
+	} {
+		e := n.Expect(t, dev, "PUT", "/v1/push", reg(ep), http.StatusBadRequest, api.CodeEndpointRefused)
+		if strings.Contains(e.Message, ep) {
+			t.Errorf("refusal %q names the endpoint", e.Message)
+		}
+	}
+	n.MustDo(t, dev, "PUT", "/v1/push", reg("https://push.example.org/push/a"), http.StatusNoContent, nil)
+
+	private := testkit.Start(t, "", func(c *server.Config) {
+		c.Providers.WebPush = &push.WebPushConfig{Subscriber: "mailto:ops@example.org", AllowPrivate: true, AllowInsecure: true}
+	})
+	pdev := private.Register(t)
+	private.MustDo(t, pdev, "PUT", "/v1/push", reg("http://192.168.1.10:8080/up/a"), http.StatusNoContent, nil)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/fileperm"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/postgres"
@@ -41,9 +42,18 @@ type Config struct {
 	// NATS is a nats:// URL; empty means the in-process bus (one node).
 	NATS   string
 	Listen string
-	// AdminListen serves /metrics and pprof; keep it on loopback or a
-	// private network. Empty disables it.
-	AdminListen     string
+	// AdminListen serves the admin API, /metrics and pprof; keep it on
+	// loopback or a private network. Empty disables it.
+	AdminListen string
+	// AdminHosts are names the admin listener answers for, besides its
+	// listen host, localhost and IP addresses: any other Host is 421
+	// (DNS rebinding).
+	AdminHosts []string
+	// AdminTLSCert and AdminTLSKey serve the admin listener over TLS.
+	AdminTLSCert, AdminTLSKey string
+	// AdminPprof serves /debug/pprof/ on the admin listener to anyone
+	// who reaches it; otherwise only to an operator's admin token.
+	AdminPprof      bool
 	TLSCert, TLSKey string
 	// ACME gets and renews certificates automatically instead of TLSCert.
 	ACME ACMEConfig
@@ -113,7 +123,13 @@ type Store interface {
 func OpenStore(ctx context.Context, db, dataDir string) (Store, error) {
 	switch {
 	case db == "":
-		return sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+		// The driver would create it 0644; its -wal and -shm files take
+		// its mode.
+		path := filepath.Join(dataDir, DBFile)
+		if err := fileperm.Create(path); err != nil {
+			return nil, fmt.Errorf("create database: %w", err)
+		}
+		return sqlite.Open(ctx, path)
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
 		return postgres.Open(ctx, db)
 	}
@@ -153,8 +169,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Attachments.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := cfg.Push.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Devices.ProvisioningSocketTTL <= 0 {
+		return nil, errors.New("--provisioning-socket-ttl must be positive")
+	}
+	if tightened, err := fileperm.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	} else if tightened > 0 {
+		log.Warn("data directory and files made private to their owner (0700, 0600)", "entries", tightened)
 	}
 	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
@@ -270,11 +294,11 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	scheme := "http"
 	srv := &http.Server{
-		Handler:           n.Router,
+		Handler:           httpx.SecureHeaders(n.Router),
 		ReadHeaderTimeout: n.headerTimeout(),
 		ReadTimeout:       n.cfg.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+		ErrorLog:          httpx.ErrorLog(n.log),
 	}
 	tlsCfg, stopACME, err := n.tlsConfig()
 	if err != nil {
@@ -342,29 +366,60 @@ func (n *Node) Serve(ctx context.Context) error {
 }
 
 // serveAdmin serves the admin API, metrics and pprof on the admin
-// listener.
+// listener: over TLS when it has a certificate, and only for the host
+// names it knows (see httpx.HostAllowList).
 func (n *Node) serveAdmin() (stop func(), err error) {
+	scheme, tlsCfg := "http", (*tls.Config)(nil)
+	if n.cfg.AdminTLSCert != "" || n.cfg.AdminTLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(n.cfg.AdminTLSCert, n.cfg.AdminTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("admin tls: %w", err)
+		}
+		scheme, tlsCfg = "https", &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	ln, err := net.Listen("tcp", n.cfg.AdminListen)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen: %w", err)
 	}
-	url := "http://" + ln.Addr().String()
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	url := scheme + "://" + ln.Addr().String()
 	if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, AdminAddrFile), []byte(url+"\n")); err != nil {
 		ln.Close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", n.AdminRouter)
-	mux.Handle("/", n.Metrics.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: n.headerTimeout(), ReadTimeout: n.cfg.ReadTimeout}
+	mux.Handle("GET /metrics", n.Metrics.Handler())
+	pprof := metrics.Pprof()
+	if !n.cfg.AdminPprof {
+		pprof = n.GDPR.Require(gdpr.RoleOperator)(pprof)
+	}
+	mux.Handle("/debug/pprof/", pprof)
+	srv := &http.Server{
+		Handler:           httpx.HostAllowList(n.adminHosts(), httpx.SecureHeaders(mux)),
+		ReadHeaderTimeout: n.headerTimeout(),
+		ReadTimeout:       n.cfg.ReadTimeout,
+		ErrorLog:          httpx.ErrorLog(n.log),
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	n.log.Info("admin serving", "url", url)
+	n.log.Info("admin serving", "url", url, "pprof_open", n.cfg.AdminPprof)
 	return func() {
 		_ = srv.Close()
 		<-done
 		_ = os.Remove(filepath.Join(n.cfg.DataDir, AdminAddrFile))
 	}, nil
+}
+
+// adminHosts are the names the admin listener answers for.
+func (n *Node) adminHosts() []string {
+	names := append([]string{"localhost"}, n.cfg.AdminHosts...)
+	if h, _, err := net.SplitHostPort(n.cfg.AdminListen); err == nil && h != "" {
+		names = append(names, h)
+	}
+	return names
 }
 
 func writeFileAtomic(path string, b []byte) error {

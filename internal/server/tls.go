@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/hushmsg/hush/internal/httpx"
 )
 
 // LetsEncrypt is the default ACME directory.
@@ -78,7 +80,8 @@ func (n *Node) tlsConfig() (*tls.Config, func(), error) {
 		if err != nil {
 			return nil, stop, fmt.Errorf("acme http listen: %w", err)
 		}
-		srv := &http.Server{Handler: m.HTTPHandler(nil), ReadHeaderTimeout: n.headerTimeout(), ReadTimeout: n.cfg.ReadTimeout, IdleTimeout: time.Minute}
+		srv := &http.Server{Handler: m.HTTPHandler(nil), ReadHeaderTimeout: n.headerTimeout(), ReadTimeout: n.cfg.ReadTimeout, IdleTimeout: time.Minute,
+			ErrorLog: httpx.ErrorLog(n.log)}
 		done := make(chan struct{})
 		go func() { defer close(done); _ = srv.Serve(ln) }()
 		stop = func() { _ = srv.Close(); <-done }

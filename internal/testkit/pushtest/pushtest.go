@@ -46,6 +46,29 @@ type knobs struct {
 	mode     Mode
 	gone     map[string]bool
 	attempts int
+	inflight int // requests being answered (the Web Push fake's)
+	most     int // the most inflight has been
+}
+
+// MaxInFlight returns the most push requests the fake was answering at
+// once (kept by the Web Push fake, whose hanging requests it counts).
+func (k *knobs) MaxInFlight() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.most
+}
+
+// enter counts a request being answered until the returned func is called.
+func (k *knobs) enter() func() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.inflight++
+	k.most = max(k.most, k.inflight)
+	return func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		k.inflight--
+	}
 }
 
 // SetMode sets how pushes are answered from now on.

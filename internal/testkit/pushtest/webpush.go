@@ -108,6 +108,7 @@ func (f *WebPush) Wait(t testing.TB, endpoint string, n int) []WebPushMessage {
 }
 
 func (f *WebPush) push(w http.ResponseWriter, r *http.Request) {
+	defer f.enter()()
 	endpoint := f.URL + "/push/" + r.PathValue("id")
 	mode, gone := f.attempt(endpoint)
 	switch mode {
