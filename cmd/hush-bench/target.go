@@ -209,7 +209,7 @@ func rawStore(ctx context.Context, t *target, dev client.Credentials, size int, 
 						SourceAccount: dev.AccountID, SourceDevice: dev.DeviceID, Type: 2, Content: content,
 						ServerTimestamp: now.UnixMilli(), Expires: now.Add(time.Hour)}
 				}
-				if err := st.Insert(ctx, envs); err != nil {
+				if err := st.Insert(ctx, envs, envelope.Quota{}); err != nil {
 					first.CompareAndSwap(nil, &err)
 					return
 				}

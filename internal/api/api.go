@@ -41,6 +41,8 @@ const (
 	CodeBadSignature      = "bad_signature"      // 422: prekey signature does not verify
 	CodePushUnavailable   = "push_unavailable"   // 400/404: this server does not send that kind of push
 	CodeRateLimited       = "rate_limited"       // 429
+	CodeSMSBudget         = "sms_budget"         // 429: the SMS budget of the number's country or of the server is spent
+	CodeMailboxFull       = "mailbox_full"       // 429: a recipient's mailbox holds its quota of unacknowledged envelopes
 	CodeTooManyAttempts   = "too_many_attempts"  // 429: verification code tried too often
 	CodeInternal          = "internal"           // 500
 	CodeUnavailable       = "unavailable"        // 503: storage unavailable, retry
@@ -218,6 +220,15 @@ type Send struct {
 type SendResult struct {
 	ID              string `json:"id"`
 	ServerTimestamp int64  `json:"server_timestamp"`
+	// MailboxFull lists the devices of a group send whose mailboxes had
+	// no room: they get nothing (a 1:1 send is refused instead).
+	MailboxFull []MailboxAddress `json:"mailbox_full,omitempty"`
+}
+
+// MailboxAddress names one device's mailbox.
+type MailboxAddress struct {
+	AccountID string `json:"account_id"`
+	DeviceID  uint32 `json:"device_id"`
 }
 
 // Group roles.

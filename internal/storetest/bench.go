@@ -24,7 +24,7 @@ func BenchInsertFetchAck(b *testing.B, s Store) {
 	for b.Loop() {
 		e := []envelope.Stored{{AccountID: acct, DeviceID: 1, ID: uuid.New(), SourceAccount: acct, SourceDevice: 1,
 			Type: 2, Content: content, ServerTimestamp: 1, Expires: time.Now().Add(time.Hour)}}
-		if err := s.Insert(ctx, e); err != nil {
+		if err := s.Insert(ctx, e, envelope.Quota{}); err != nil {
 			b.Fatal(err)
 		}
 		got, err := s.Fetch(ctx, acct, 1, cursor, 10)
@@ -51,7 +51,7 @@ func BenchInsertAckParallel(b *testing.B, s Store) {
 		for pb.Next() {
 			e := []envelope.Stored{{AccountID: acct, DeviceID: 1, ID: uuid.New(), SourceAccount: acct, SourceDevice: 1,
 				Type: 2, Content: content, ServerTimestamp: 1, Expires: time.Now().Add(time.Hour)}}
-			if err := s.Insert(ctx, e); err != nil {
+			if err := s.Insert(ctx, e, envelope.Quota{}); err != nil {
 				b.Error(err)
 				return
 			}
