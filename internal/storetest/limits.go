@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/hushmsg/hush/groups"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/ratelimit"
+	"github.com/hushmsg/hush/keys"
 )
 
 // RateLimits checks a ratelimit.Store: the generic cell rate algorithm's
@@ -197,4 +199,41 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Bundles hands out the bundles without one-time keys and takes none;
+// Left still counts them.
+func testBundlesKeepKeys(t *testing.T, s Store) {
+	ctx := context.Background()
+	id := register(t, s, 2)
+	check(t, s.SetKeys(ctx, id, 1, &api.SetKeys{
+		PreKeys:   []api.PreKey{{KeyID: 10, PublicKey: random(33)}, {KeyID: 11, PublicKey: random(33)}},
+		PQPreKeys: []api.SignedPreKey{signed(50)},
+	}))
+	for range 3 {
+		cl, err := s.Bundles(ctx, id, 0, 0)
+		check(t, err)
+		equal(t, "devices", len(cl.Bundle.Devices), 2)
+		d := cl.Bundle.Devices[0]
+		if d.PreKey != nil {
+			t.Fatal("Bundles handed out a one-time EC key")
+		}
+		equal(t, "PQ key is the last resort", d.PQLastResort, true)
+		equal(t, "last resort id", d.PQPreKey.KeyID, uint32(2))
+		equal(t, "signed prekey", d.SignedPreKey.KeyID, uint32(1))
+		equal(t, "EC keys left", cl.Left[0].PreKeys, 2)
+		equal(t, "PQ keys left", cl.Left[0].PQPreKeys, 1)
+	}
+	c, err := s.CountPreKeys(ctx, id, 1)
+	check(t, err)
+	equal(t, "one-time keys after Bundles", c.PreKeys+c.PQPreKeys, 3)
+	if _, err := s.Bundles(ctx, id, 9, 0); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("unknown device: err = %v", err)
+	}
+	if _, err := s.Bundles(ctx, uuid.NewString(), 0, 0); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("unknown account: err = %v", err)
+	}
+	cl, err := s.ClaimBundles(ctx, id, 1, 0)
+	check(t, err)
+	equal(t, "a claim after Bundles takes the lowest key", cl.Bundle.Devices[0].PreKey.KeyID, uint32(10))
 }

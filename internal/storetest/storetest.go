@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentAuditAppendsChain", testConcurrentAudit},
 		{"RateLimits", testRateLimits},
 		{"MailboxQuota", testMailboxQuota},
+		{"BundlesKeepOneTimeKeys", testBundlesKeepKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
