@@ -256,7 +256,9 @@ func TestSMSBudgets(t *testing.T) {
 		c.Devices.SMSPrefixHour.Burst = 2
 		c.Devices.SMSHour.Burst = 3
 	})
-	code := func(number string) { n.MustDo(t, nil, "POST", "/v1/registration/code", api.RequestCode{Number: number}, http.StatusAccepted, nil) }
+	code := func(number string) {
+		n.MustDo(t, nil, "POST", "/v1/registration/code", api.RequestCode{Number: number}, http.StatusAccepted, nil)
+	}
 	code("+14155552671")
 	code("+12125551234")
 	expectLimited(t, n, nil, "POST", "/v1/registration/code", api.RequestCode{Number: "+13105550199"}, api.CodeSMSBudget)
