@@ -20,3 +20,4 @@ func open(b *testing.B) *postgres.Store {
 func BenchmarkInsertFetchAck(b *testing.B)    { storetest.BenchInsertFetchAck(b, open(b)) }
 func BenchmarkInsertAckParallel(b *testing.B) { storetest.BenchInsertAckParallel(b, open(b)) }
 func BenchmarkClaimsParallel(b *testing.B)    { storetest.BenchClaimsParallel(b, open(b)) }
+func BenchmarkRateLimit(b *testing.B)         { storetest.BenchRateLimit(b, open(b)) }

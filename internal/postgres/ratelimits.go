@@ -20,17 +20,18 @@ const takeLimitSQL = `INSERT INTO rate_limits (key, tat) SELECT $1, $2::bigint +
 	WHERE greatest(rate_limits.tat, $2) + $3 - $2 <= $4
 	RETURNING tat`
 
-// TakeRateLimit implements ratelimit.Store.
+// TakeRateLimit implements ratelimit.Store, on the pool whose commits do
+// not wait for the WAL flush: a crash may forget the last takes.
 func (s *Store) TakeRateLimit(ctx context.Context, key []byte, now, step, window int64) (bool, int64, error) {
 	var tat int64
-	err := s.pool.QueryRow(ctx, takeLimitSQL, key, now, step, window).Scan(&tat)
+	err := s.limits.QueryRow(ctx, takeLimitSQL, key, now, step, window).Scan(&tat)
 	if err == nil {
 		return true, tat, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return false, 0, mapErr(err)
 	}
-	err = s.pool.QueryRow(ctx, `SELECT tat FROM rate_limits WHERE key = $1`, key).Scan(&tat)
+	err = s.limits.QueryRow(ctx, `SELECT tat FROM rate_limits WHERE key = $1`, key).Scan(&tat)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, now, nil
 	}
@@ -40,7 +41,7 @@ func (s *Store) TakeRateLimit(ctx context.Context, key []byte, now, step, window
 // SweepRateLimits implements ratelimit.Store. The outer condition is
 // checked again on a row a take changed meanwhile, which is then kept.
 func (s *Store) SweepRateLimits(ctx context.Context, now int64, limit int) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM rate_limits WHERE tat <= $1 AND key IN (
+	tag, err := s.limits.Exec(ctx, `DELETE FROM rate_limits WHERE tat <= $1 AND key IN (
 		SELECT key FROM rate_limits WHERE tat <= $1 LIMIT $2)`, now, limit)
 	if err != nil {
 		return 0, mapErr(err)

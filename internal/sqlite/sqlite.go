@@ -43,7 +43,6 @@ type Store struct {
 	credential, recipients, fetch *sql.Stmt // on r
 	insert, ack                   *sql.Stmt // on w
 	claimSelect, claimDelete      *sql.Stmt // on w
-	takeLimit                     *sql.Stmt // on w
 
 	claims *batch.Batcher[*claimRequest] // group commit of prekey claims
 }
@@ -109,7 +108,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.ack, `DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id = ?`},
 		{s.w, &s.claimSelect, claimSelectSQL},
 		{s.w, &s.claimDelete, claimDeleteSQL},
-		{s.w, &s.takeLimit, takeLimitSQL},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -126,7 +124,7 @@ func (s *Store) Close() error {
 	if s.claims != nil {
 		s.claims.Stop()
 	}
-	for _, st := range []*sql.Stmt{s.credential, s.recipients, s.fetch, s.insert, s.ack, s.claimSelect, s.claimDelete, s.takeLimit} {
+	for _, st := range []*sql.Stmt{s.credential, s.recipients, s.fetch, s.insert, s.ack, s.claimSelect, s.claimDelete} {
 		if st != nil {
 			st.Close()
 		}

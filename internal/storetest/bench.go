@@ -10,6 +10,7 @@ import (
 
 	"github.com/hushmsg/hush/envelope"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/ratelimit"
 )
 
 // BenchInsertFetchAck measures one envelope's whole life in s: a committed
@@ -100,5 +101,36 @@ func BenchClaimsParallel(b *testing.B, s Store) {
 				return
 			}
 		}
+	})
+}
+
+// BenchRateLimit measures one shared rate limit check (ratelimit.Shared's
+// Take: one statement on s) over 1,000 buckets, from one goroutine and
+// then from GOMAXPROCS*4.
+func BenchRateLimit(b *testing.B, s ratelimit.Store) {
+	l := ratelimit.NewBuckets(s, nil).Shared("bench", ratelimit.Limit{Burst: 1 << 30, Per: time.Hour})
+	ctx := context.Background()
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = uuid.NewString()
+	}
+	b.Run("serial", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if ok, _, err := l.Take(ctx, keys[i%len(keys)]); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.SetParallelism(4)
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if ok, _, err := l.Take(ctx, keys[next.Add(1)%int64(len(keys))]); !ok || err != nil {
+					b.Error(ok, err)
+					return
+				}
+			}
+		})
 	})
 }
