@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +46,7 @@ func (s *Store) Insert(ctx context.Context, envs []envelope.Stored, q envelope.Q
 		refs := map[uuid.UUID]int{}
 		var boxes *mailboxes
 		if q.Bounded() {
-			boxes = &mailboxes{q: q, now: time.Now(), m: map[mailboxKey]*mailbox{}}
+			boxes = newMailboxes(q, envs)
 		}
 		for i := range envs {
 			e := &envs[i]
@@ -101,6 +102,9 @@ type mailboxKey struct {
 
 // mailbox is a mailbox's running count during one Insert.
 type mailbox struct {
+	n, size, last         int64 // the batch's envelopes for it, their bytes, the last one's
+	all                   bool  // the running count took every one at once
+	read                  bool
 	gone                  bool // no such device
 	count, bytes, counted int64
 	dirty, recounted      bool
@@ -114,14 +118,55 @@ type mailboxes struct {
 	order []mailboxKey
 }
 
+func newMailboxes(q envelope.Quota, envs []envelope.Stored) *mailboxes {
+	b := &mailboxes{q: q, now: time.Now(), m: map[mailboxKey]*mailbox{}}
+	for i := range envs {
+		k := mailboxKey{envs[i].AccountID, envs[i].DeviceID}
+		m := b.m[k]
+		if m == nil {
+			m = &mailbox{}
+			b.m[k] = m
+			b.order = append(b.order, k)
+		}
+		m.n++
+		m.last = int64(len(envs[i].Content))
+		m.size += m.last
+	}
+	return b
+}
+
 // admit reports whether e's mailbox has room, counting e in if it has and
-// marking it Full if not (a removed device's envelope is neither).
+// marking it Full if not (a removed device's envelope is neither). The
+// first envelope of a mailbox tries to count in all of the batch's at
+// once, one statement: room for all is the common case.
 func (b *mailboxes) admit(ctx context.Context, tx *sql.Tx, e *envelope.Stored) (bool, error) {
 	k := mailboxKey{e.AccountID, e.DeviceID}
 	m := b.m[k]
-	if m == nil {
-		m = &mailbox{}
-		err := tx.QueryRowContext(ctx, `SELECT mailbox_count, mailbox_bytes, mailbox_counted FROM devices WHERE account_id = ? AND device_id = ?`,
+	if m.all {
+		return true, nil
+	}
+	if !m.read {
+		m.read = true
+		maxN, maxB := b.q.MaxEnvelopes, b.q.MaxBytes
+		if maxN <= 0 {
+			maxN = math.MaxInt64
+		}
+		if maxB <= 0 {
+			maxB = math.MaxInt64
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET mailbox_count = mailbox_count + ?1, mailbox_bytes = mailbox_bytes + ?2
+			WHERE account_id = ?3 AND device_id = ?4 AND mailbox_count + ?1 <= ?5 AND mailbox_bytes + ?2 - ?6 < ?7`,
+			m.n, m.size, k.account, k.device, maxN, m.last, maxB)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return false, err
+		} else if n == 1 {
+			m.all = true
+			return true, nil
+		}
+		err = tx.QueryRowContext(ctx, `SELECT mailbox_count, mailbox_bytes, mailbox_counted FROM devices WHERE account_id = ? AND device_id = ?`,
 			e.AccountID, e.DeviceID).Scan(&m.count, &m.bytes, &m.counted)
 		switch {
 		case err == sql.ErrNoRows:
@@ -129,8 +174,6 @@ func (b *mailboxes) admit(ctx context.Context, tx *sql.Tx, e *envelope.Stored) (
 		case err != nil:
 			return false, err
 		}
-		b.m[k] = m
-		b.order = append(b.order, k)
 	}
 	if m.gone {
 		return true, nil // the insert skips it
@@ -162,7 +205,7 @@ func recountMailbox(ctx context.Context, tx *sql.Tx, k mailboxKey, count, bytes 
 func (b *mailboxes) save(ctx context.Context, tx *sql.Tx) error {
 	for _, k := range b.order {
 		m := b.m[k]
-		if !m.dirty {
+		if m.all || !m.dirty {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET mailbox_count = ?, mailbox_bytes = ?, mailbox_counted = ? WHERE account_id = ? AND device_id = ?`,

@@ -134,3 +134,38 @@ func BenchRateLimit(b *testing.B, s ratelimit.Store) {
 		})
 	})
 }
+
+// BenchInsertBatch measures what a mailbox quota costs the relay's group
+// commit: batches of 512 envelopes over 256 mailboxes (two each), without
+// a quota and with the default one. Envelopes are not acked: the
+// mailboxes grow by a few thousand, well under the quota.
+func BenchInsertBatch(b *testing.B, s Store) {
+	ctx := context.Background()
+	content := make([]byte, 256)
+	boxes := make([]string, 256)
+	for i := range boxes {
+		boxes[i] = Account(b, s)
+	}
+	for _, q := range []struct {
+		name string
+		q    envelope.Quota
+	}{
+		{"quota", envelope.Quota{MaxEnvelopes: 50_000, MaxBytes: 1 << 30, Recount: time.Minute}},
+		{"no-quota", envelope.Quota{}},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			for b.Loop() {
+				envs := make([]envelope.Stored, 512)
+				for i := range envs {
+					a := boxes[i%len(boxes)]
+					envs[i] = envelope.Stored{AccountID: a, DeviceID: 1, ID: uuid.New(), SourceAccount: a, SourceDevice: 1,
+						Type: 2, Content: content, ServerTimestamp: 1, Expires: time.Now().Add(time.Hour)}
+				}
+				if err := s.Insert(ctx, envs, q.q); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*512), "us/envelope")
+		})
+	}
+}
