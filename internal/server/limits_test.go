@@ -15,6 +15,7 @@ import (
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/clientaddr"
+	"github.com/hushmsg/hush/internal/ratelimit"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/storetest"
 	"github.com/hushmsg/hush/internal/testkit"
@@ -242,10 +243,7 @@ func TestDirectoryDailyCap(t *testing.T) {
 	}
 	expectLimited(t, n, alice, "GET", "/v1/directory/"+bob.Number, nil, api.CodeRateLimited)
 	n.MustDo(t, bob, "GET", "/v1/directory/"+alice.Number, nil, http.StatusOK, nil)
-	equal(t, "the default daily cap", server.Defaults().Devices.DirectoryDaily, struct {
-		Burst int
-		Per   time.Duration
-	}{2000, 24 * time.Hour})
+	equal(t, "the default daily cap", server.Defaults().Devices.DirectoryDaily, ratelimit.Limit{Burst: 2000, Per: 24 * time.Hour})
 }
 
 // Codes sent by SMS are budgeted per country calling code and in all;
