@@ -96,8 +96,8 @@ func startNode(ctx context.Context, db string, n int) (*target, error) {
 	cfg.Keys.BundleLimit.Burst = 0      // the bundles scenario measures the store, not the limit
 	cfg.Keys.PairLimit.Burst = 0        // and claims that take one-time keys
 	cfg.Keys.TargetLimit.Burst = 0
-	cfg.Envelope.SendLimit.Burst = 0    // nor do the others measure the send limit
-	cfg.Envelope.MaxConnsPerAddr = 0    // every simulated device comes from loopback
+	cfg.Envelope.SendLimit.Burst = 0 // nor do the others measure the send limit
+	cfg.Envelope.MaxConnsPerAddr = 0 // every simulated device comes from loopback
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	node, err := server.New(ctx, cfg, logger)
 	if err != nil {
