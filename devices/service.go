@@ -24,7 +24,6 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
-	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/ratelimit"
 	"github.com/hushmsg/hush/keys"
 )
@@ -51,6 +50,10 @@ type Config struct {
 	CodePerAddress ratelimit.Limit
 	VerifyPerAddr  ratelimit.Limit
 	DirectoryLimit ratelimit.Limit
+	DirectoryDaily ratelimit.Limit
+	// SMS budgets: codes sent per country calling code and in all.
+	SMSPrefixHour, SMSPrefixDay ratelimit.Limit
+	SMSHour, SMSDay             ratelimit.Limit
 }
 
 // Defaults returns the documented defaults.
@@ -64,6 +67,11 @@ func Defaults() Config {
 		CodePerAddress:  ratelimit.Limit{Burst: 20, Per: time.Hour},
 		VerifyPerAddr:   ratelimit.Limit{Burst: 30, Per: time.Hour},
 		DirectoryLimit:  ratelimit.Limit{Burst: 100, Per: time.Minute},
+		DirectoryDaily:  ratelimit.Limit{Burst: 2000, Per: 24 * time.Hour},
+		SMSPrefixHour:   ratelimit.Limit{Burst: 200, Per: time.Hour},
+		SMSPrefixDay:    ratelimit.Limit{Burst: 1000, Per: 24 * time.Hour},
+		SMSHour:         ratelimit.Limit{Burst: 1000, Per: time.Hour},
+		SMSDay:          ratelimit.Limit{Burst: 10000, Per: 24 * time.Hour},
 
 		ProvisioningSocketTTL:  3 * time.Minute,
 		MaxProvisioningPerAddr: 10,
@@ -80,7 +88,7 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	codeNumber, codeAddr, verifyAddr, directory *ratelimit.Keyed
+	limits limits
 
 	// Presence keeps last seen and online state.
 	Presence *Presence
@@ -93,20 +101,17 @@ type Service struct {
 	deniedProvAddr, deniedProvTotal func()
 }
 
-// New returns a Service.
-func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, m *metrics.Metrics) *Service {
+// New returns a Service whose limits are shared through rl.
+func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, rl *ratelimit.Buckets) *Service {
 	s := &Service{
 		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: time.Now,
-		codeNumber: ratelimit.New(cfg.CodePerNumber, m.Denied("code_per_number")),
-		codeAddr:   ratelimit.New(cfg.CodePerAddress, m.Denied("code_per_address")),
-		verifyAddr: ratelimit.New(cfg.VerifyPerAddr, m.Denied("verify_per_address")),
-		directory:  ratelimit.New(cfg.DirectoryLimit, m.Denied("directory")),
-		waiting:    make(map[string]chan []byte),
-		Presence:   newPresence(store, b, log),
+		limits:   newLimits(cfg, rl),
+		waiting:  make(map[string]chan []byte),
+		Presence: newPresence(store, b, log),
 
 		provAddrs:       make(map[string]int),
-		deniedProvAddr:  m.Denied("provisioning_per_address"),
-		deniedProvTotal: m.Denied("provisioning_sockets"),
+		deniedProvAddr:  rl.Denied("provisioning_per_address"),
+		deniedProvTotal: rl.Denied("provisioning_sockets"),
 	}
 	b.Subscribe(s.onProvision)
 	return s
@@ -146,14 +151,17 @@ func (s *Service) RequestCode(ctx context.Context, number, clientAddr string) (t
 	if err := CheckNumber(number, s.cfg.TestNumbers); err != nil {
 		return 0, err
 	}
-	if ok, wait := s.codeAddr.Allow(clientAddr); !ok {
-		return 0, httpx.RateLimited(wait, "code requests from this address")
+	if err := take(ctx, s.limits.codeAddr, clientAddr, "code requests from this address"); err != nil {
+		return 0, err
 	}
-	if ok, wait := s.codeNumber.Allow(number); !ok {
-		return 0, httpx.RateLimited(wait, "code requests for this number")
+	if err := take(ctx, s.limits.codeNumber, number, "code requests for this number"); err != nil {
+		return 0, err
 	}
 	if _, ok := s.cfg.TestNumbers[number]; ok {
 		return s.cfg.CodeTTL, nil
+	}
+	if err := s.limits.smsBudget(ctx, number); err != nil {
+		return 0, err
 	}
 	code := randomCode()
 	rc := RegistrationCode{Hash: hashSecret(number, code.Reveal()), Expires: s.now().Add(s.cfg.CodeTTL)}
@@ -184,8 +192,8 @@ func (s *Service) Verify(ctx context.Context, v *api.Verify, clientAddr string) 
 	if err := CheckNumber(v.Number, s.cfg.TestNumbers); err != nil {
 		return nil, err
 	}
-	if ok, wait := s.verifyAddr.Allow(clientAddr); !ok {
-		return nil, httpx.RateLimited(wait, "verification attempts from this address")
+	if err := take(ctx, s.limits.verifyAddr, clientAddr, "verification attempts from this address"); err != nil {
+		return nil, err
 	}
 	if err := keys.CheckECKey("identity_key", v.IdentityKey); err != nil {
 		return nil, err
@@ -405,8 +413,11 @@ func (s *Service) Expire(ctx context.Context, account string, device uint32) err
 
 // Lookup returns the account id registered for number.
 func (s *Service) Lookup(ctx context.Context, dev auth.Device, number string) (string, error) {
-	if ok, wait := s.directory.Allow(dev.AccountID); !ok {
-		return "", httpx.RateLimited(wait, "directory lookups")
+	if err := take(ctx, s.limits.directory, dev.AccountID, "directory lookups"); err != nil {
+		return "", err
+	}
+	if err := take(ctx, s.limits.directoryDay, dev.AccountID, "directory lookups today"); err != nil {
+		return "", err
 	}
 	if err := CheckNumber(number, s.cfg.TestNumbers); err != nil {
 		return "", err

@@ -8,6 +8,8 @@
 // stored); a mailbox is delivered in order and resumed by position, never
 // rescanned; an envelope is deleted only by its device's ack or by expiry;
 // delivery is at-least-once and envelope ids let clients drop duplicates;
-// one connection per device, the newest wins. It never looks inside
-// Content and never logs it.
+// one connection per device, the newest wins; a mailbox holds at most its
+// quota (Quota): a send to a full one is refused (429 mailbox_full) and
+// nothing it holds is dropped. It never looks inside Content and never
+// logs it.
 package envelope

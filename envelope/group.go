@@ -99,20 +99,28 @@ func (s *Service) acceptGroup(ctx context.Context, sender auth.Device, req *api.
 		return &accepted{s: s, res: res}, nil // a group of one device: nothing to queue
 	}
 	payload := uuid.New()
-	outs := make([]*outbound, len(req.Recipients))
-	w := newSendWait(len(outs))
-	for i, r := range req.Recipients {
-		outs[i] = &outbound{send: w, env: Stored{
+	outs := make([]*outbound, 0, len(req.Recipients))
+	w := newSendWait(len(req.Recipients))
+	w.skipFull = true
+	var full []api.MailboxAddress
+	for _, r := range req.Recipients {
+		if s.full.wait(deviceKey{r.AccountID, r.DeviceID}, now) > 0 {
+			full = append(full, api.MailboxAddress{AccountID: r.AccountID, DeviceID: r.DeviceID})
+			w.resolve(nil)
+			continue
+		}
+		outs = append(outs, &outbound{send: w, env: Stored{
 			AccountID: r.AccountID, DeviceID: r.DeviceID, ID: id,
 			SourceAccount: sender.AccountID, SourceDevice: sender.DeviceID,
 			Type: req.Type, Content: req.Content,
 			ServerTimestamp: res.ServerTimestamp, Expires: now.Add(s.cfg.TTL),
 			Payload: payload, Group: req.GroupID,
-		}, at: now}
+		}, at: now})
 	}
 	s.m.Sent.Add(float64(len(outs)))
 	s.m.GroupSends.Inc()
 	s.route(outs)
+	res.MailboxFull = full
 	return &accepted{s: s, res: res, outs: outs, w: w, urgent: api.IsUrgent(req.Urgent)}, nil
 }
 

@@ -46,6 +46,7 @@ type outbound struct {
 	refused  bool        // counted in local.direct.behind until it is done
 	afterAck func(error) // an ack that arrived while the insert ran
 	seq      int64       // its mailbox position once stored; set before finish
+	full     bool        // its mailbox had no room; set before finish
 }
 
 // finish ends o with the outcome of its insert and reports whether this
@@ -133,9 +134,12 @@ func (q *directQueue) caughtUp() {
 
 // sendWait counts a send's envelopes until each is stored or acked.
 type sendWait struct {
-	left atomic.Int32
-	err  atomic.Pointer[error] // the first failure
-	done chan struct{}
+	// skipFull: a full mailbox is no failure of the send (a group send
+	// lists it in its answer instead).
+	skipFull bool
+	left     atomic.Int32
+	err      atomic.Pointer[error] // the first failure
+	done     chan struct{}
 }
 
 func newSendWait(n int) *sendWait {
@@ -145,6 +149,9 @@ func newSendWait(n int) *sendWait {
 }
 
 func (w *sendWait) resolve(err error) {
+	if w.skipFull && isMailboxFull(err) {
+		err = nil
+	}
 	if err != nil {
 		w.err.CompareAndSwap(nil, &err)
 	}

@@ -40,7 +40,7 @@ func (g *gateStore) Recipients(context.Context, string) ([]Recipient, error) {
 	return []Recipient{{DeviceID: 1, RegistrationID: 1}}, nil
 }
 
-func (g *gateStore) Insert(_ context.Context, envs []Stored) error {
+func (g *gateStore) Insert(_ context.Context, envs []Stored, _ Quota) error {
 	g.mu.Lock()
 	gate := g.gate
 	g.mu.Unlock()

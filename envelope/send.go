@@ -49,6 +49,12 @@ type Config struct {
 	// MessageTimeout bounds how long a client's WebSocket message may
 	// take to arrive once its first frame has come.
 	MessageTimeout time.Duration
+	// MailboxMaxEnvelopes and MailboxMaxBytes bound each device's
+	// unacknowledged envelopes (0: no bound); MailboxRecount is how often
+	// a full mailbox may be counted again (Quota).
+	MailboxMaxEnvelopes int64
+	MailboxMaxBytes     int64
+	MailboxRecount      time.Duration
 }
 
 // Defaults returns the documented defaults.
@@ -65,8 +71,11 @@ func Defaults() Config {
 		DirectQueue:      1024,
 		MaxSendsInFlight: 32,
 		// 1,000 members with 6 devices each.
-		MaxGroupRecipients: 6000,
-		MessageTimeout:     time.Minute,
+		MaxGroupRecipients:  6000,
+		MessageTimeout:      time.Minute,
+		MailboxMaxEnvelopes: 50_000,
+		MailboxMaxBytes:     1 << 30,
+		MailboxRecount:      time.Minute,
 	}
 }
 
@@ -95,6 +104,12 @@ func (c Config) Validate() error {
 		return errors.New("--max-conns-per-address must not be negative")
 	case c.MessageTimeout <= 0:
 		return errors.New("--ws-message-timeout must be positive")
+	case c.MailboxMaxEnvelopes < 0:
+		return errors.New("--mailbox-max-envelopes must not be negative")
+	case c.MailboxMaxBytes < 0:
+		return errors.New("--mailbox-max-bytes must not be negative")
+	case c.MailboxRecount < 0:
+		return errors.New("the mailbox recount interval must not be negative")
 	}
 	return nil
 }
@@ -133,7 +148,7 @@ func (s *Service) flushInserts(ctx context.Context, outs []*outbound) error {
 	}
 	start := time.Now()
 	s.m.BatchSize.WithLabelValues("insert").Observe(float64(len(envs)))
-	err := s.store.Insert(ctx, envs)
+	err := s.store.Insert(ctx, envs, s.cfg.quota())
 	s.m.Since("insert", start)
 	if err == nil {
 		s.m.Inserted.Add(float64(len(envs)))
@@ -142,6 +157,14 @@ func (s *Service) flushInserts(ctx context.Context, outs []*outbound) error {
 		o.seq = envs[i].Seq // before finish, which runs an ack waiting for it
 		if o.direct {
 			s.live.remove(o)
+		}
+		if err == nil && envs[i].Full {
+			wait := s.cfg.recountWait()
+			s.full.add(deviceKey{o.env.AccountID, o.env.DeviceID}, s.now().Add(wait))
+			s.fullDenied()
+			o.full = true
+			o.finish(errMailboxFull(wait))
+			continue
 		}
 		o.finish(err)
 	}
@@ -181,7 +204,9 @@ type Service struct {
 
 	sessions sync.WaitGroup // live WebSocket sessions
 
-	sends *ratelimit.Keyed
+	sends      *ratelimit.Keyed
+	full       *fullSet // mailboxes found full lately
+	fullDenied func()   // counts envelopes refused for a full mailbox
 
 	addrMu sync.Mutex // guards addrs and down
 	addrs  map[string]int
@@ -201,7 +226,8 @@ type Service struct {
 // New returns a Service and subscribes it to b. greet may be nil.
 func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics, greet func(context.Context, auth.Device) [][]byte) *Service {
 	s := &Service{cfg: cfg, store: store, bus: b, log: log, m: m, now: time.Now, greet: greet, hub: newHub(),
-		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}, live: newLiveSet()}
+		sends: ratelimit.New(cfg.SendLimit, m.Denied("sends")), addrs: map[string]int{}, live: newLiveSet(), full: newFullSet(),
+		fullDenied: m.Denied("mailbox_full")}
 	s.inserts = batch.New(insertBatch, s.flushInserts)
 	s.acks = batch.New(ackBatch, s.flushAcks)
 	s.recipients = newRecipientCache(recipientCacheSize)
@@ -259,6 +285,18 @@ func (s *Service) accept(ctx context.Context, sender auth.Device, req *api.Send)
 	if err := s.checkDevices(ctx, sender, dest, req.Messages); err != nil {
 		return nil, err
 	}
+	if !req.Ephemeral {
+		err := s.checkFull(func(yield func(deviceKey) bool) {
+			for _, m := range req.Messages {
+				if !yield(deviceKey{accountOf(m, dest), m.DeviceID}) {
+					return
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if len(req.Messages) == 0 {
 		// Only a note to self from an account's only device gets here.
 		return nil, httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "nothing to send: no other device to send to")
@@ -309,6 +347,10 @@ func (a *accepted) answer(ctx context.Context) (*api.SendResult, error) {
 		return nil, fmt.Errorf("store envelopes: %w", err)
 	}
 	for _, o := range a.outs {
+		if o.full {
+			a.res.MailboxFull = append(a.res.MailboxFull, api.MailboxAddress{AccountID: o.env.AccountID, DeviceID: o.env.DeviceID})
+			continue
+		}
 		// A device whose session here took the envelope, or was poked
 		// when it was stored, needs no news, unless that connection has
 		// gone since.

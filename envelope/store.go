@@ -22,8 +22,10 @@ type Store interface {
 	// greater than any committed before it in that mailbox. Envelopes with
 	// the same Payload share one stored copy of their Content, kept while
 	// any envelope refers to it (it may already exist from an earlier
-	// Insert of the same send).
-	Insert(ctx context.Context, envs []Stored) error
+	// Insert of the same send). An envelope whose mailbox has no room
+	// under q is not stored and is marked Full; nothing stored before is
+	// touched.
+	Insert(ctx context.Context, envs []Stored, q Quota) error
 	// Fetch returns up to limit envelopes of a mailbox with Seq > after,
 	// in Seq order.
 	Fetch(ctx context.Context, accountID string, deviceID uint32, after int64, limit int) ([]Stored, error)
@@ -37,6 +39,28 @@ type Store interface {
 	// DeleteExpired deletes up to limit envelopes that expired before now
 	// and returns how many it deleted.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// Quota bounds each mailbox (the unacknowledged envelopes of one device).
+// An envelope is refused while its mailbox holds MaxEnvelopes envelopes or
+// MaxBytes bytes of content (so the bytes may pass MaxBytes by at most one
+// envelope). A store keeps a running count per mailbox that acks do not
+// lower, so that a send costs no count of the mailbox; when that count
+// reaches the quota, the store counts the mailbox again, at most once per
+// Recount, and refuses in between. Zero fields bound nothing.
+type Quota struct {
+	MaxEnvelopes int64
+	MaxBytes     int64
+	Recount      time.Duration
+}
+
+// Bounded reports whether q bounds anything.
+func (q Quota) Bounded() bool { return q.MaxEnvelopes > 0 || q.MaxBytes > 0 }
+
+// Admits reports whether a mailbox holding count envelopes of bytes bytes
+// has room for one more.
+func (q Quota) Admits(count, bytes int64) bool {
+	return (q.MaxEnvelopes <= 0 || count < q.MaxEnvelopes) && (q.MaxBytes <= 0 || bytes < q.MaxBytes)
 }
 
 // AckKey names one envelope in one mailbox.
@@ -89,4 +113,6 @@ type Stored struct {
 	// envelopes of one group send refer to; Group is that group's id.
 	Payload uuid.UUID
 	Group   string
+	// Full is set by Insert when the mailbox had no room: not stored.
+	Full bool
 }

@@ -114,7 +114,7 @@ func TestBacklogAckedInOneFrame(t *testing.T) {
 	for i := range envs {
 		envs[i] = Stored{AccountID: account, DeviceID: 1, ID: newEnvelopeID(), Type: 1, Content: []byte(strconv.Itoa(i))}
 	}
-	if err := r.store.Insert(t.Context(), envs); err != nil {
+	if err := r.store.Insert(t.Context(), envs, Quota{}); err != nil {
 		t.Fatal(err)
 	}
 	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(r.srv.URL, "http")+"?account="+account, nil)

@@ -17,17 +17,25 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/metrics"
+	"github.com/hushmsg/hush/internal/ratelimit"
 )
 
 // Config tunes groups; Defaults gives the documented values.
 type Config struct {
 	MaxMembers int           // members per group, the creator included
 	NoticeTTL  time.Duration // how long a change notice waits for its device
+	// CreateLimit bounds the groups an account creates; AddLimit the
+	// members it adds (at creation or later), each of whom gets a notice.
+	CreateLimit ratelimit.Limit
+	AddLimit    ratelimit.Limit
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
-	return Config{MaxMembers: 1000, NoticeTTL: 30 * 24 * time.Hour}
+	return Config{MaxMembers: 1000, NoticeTTL: 30 * 24 * time.Hour,
+		CreateLimit: ratelimit.Limit{Burst: 20, Per: time.Hour},
+		AddLimit:    ratelimit.Limit{Burst: 1000, Per: time.Hour},
+	}
 }
 
 // Poker tells the devices of these accounts that their mailboxes have new
@@ -36,17 +44,33 @@ type Poker func(ctx context.Context, accounts []string)
 
 // Service manages groups.
 type Service struct {
-	cfg   Config
-	store Store
-	poke  Poker
-	log   *slog.Logger
-	m     *metrics.Metrics
-	now   func() time.Time
+	cfg           Config
+	store         Store
+	poke          Poker
+	log           *slog.Logger
+	m             *metrics.Metrics
+	now           func() time.Time
+	creates, adds *ratelimit.Shared
 }
 
 // New returns a Service; poke is called after every committed change.
-func New(cfg Config, store Store, poke Poker, log *slog.Logger, m *metrics.Metrics) *Service {
-	return &Service{cfg: cfg, store: store, poke: poke, log: log, m: m, now: time.Now}
+// Its limits are shared through limits.
+func New(cfg Config, store Store, poke Poker, log *slog.Logger, m *metrics.Metrics, limits *ratelimit.Buckets) *Service {
+	return &Service{cfg: cfg, store: store, poke: poke, log: log, m: m, now: time.Now,
+		creates: limits.Shared("group_creates", cfg.CreateLimit),
+		adds:    limits.Shared("group_adds", cfg.AddLimit)}
+}
+
+// limit takes n tokens from l's bucket for account, or answers 429.
+func limit(ctx context.Context, l *ratelimit.Shared, account string, n int, what string) error {
+	ok, wait, err := l.TakeN(ctx, account, n)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return httpx.RateLimited(wait, what)
+	}
+	return nil
 }
 
 var (
@@ -59,6 +83,12 @@ var (
 func (s *Service) Create(ctx context.Context, dev auth.Device, members []string) (*api.Group, error) {
 	add, err := s.accounts(members, dev.AccountID)
 	if err != nil {
+		return nil, err
+	}
+	if err := limit(ctx, s.creates, dev.AccountID, 1, "groups created by this account"); err != nil {
+		return nil, err
+	}
+	if err := limit(ctx, s.adds, dev.AccountID, len(add), "members added by this account"); err != nil {
 		return nil, err
 	}
 	id := uuid.NewString()
@@ -79,6 +109,12 @@ func (s *Service) Create(ctx context.Context, dev auth.Device, members []string)
 func (s *Service) Add(ctx context.Context, dev auth.Device, groupID string, members []string) (*api.Group, error) {
 	add, err := s.accounts(members, "")
 	if err != nil {
+		return nil, err
+	}
+	if err := checkGroupID(groupID); err != nil {
+		return nil, err
+	}
+	if err := limit(ctx, s.adds, dev.AccountID, len(add), "members added by this account"); err != nil {
 		return nil, err
 	}
 	return s.change(ctx, groupID, false, api.GroupAdded, func(g *Group, now time.Time) (*Change, error) {

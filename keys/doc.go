@@ -6,7 +6,11 @@
 // It promises that every signed key it stores verifies against the
 // account's identity key (libsignal's XEdDSA over curve25519), that an
 // upload with one bad key stores nothing, and that a one-time prekey is
-// handed to exactly one requester: claims are atomic in the store. It tells
-// a device over the bus when its one-time prekeys run low. Keys are opaque
+// handed to exactly one requester: claims are atomic in the store. No one
+// can empty a device's one-time prekeys: one account takes only so many of
+// another's per hour, and everyone together only so many of one account's
+// (shared limits); past them a fetch gets the bundles without one-time
+// keys, which still start a session. It tells a device over the bus when
+// its one-time prekeys run low. Keys are opaque
 // public blobs to it; it never holds a private key.
 package keys

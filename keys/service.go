@@ -14,7 +14,6 @@ import (
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
 	"github.com/hushmsg/hush/internal/httpx"
-	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/ratelimit"
 )
 
@@ -25,20 +24,31 @@ type Config struct {
 	LowWater int
 	// BundleLimit bounds bundle fetches per requesting device.
 	BundleLimit ratelimit.Limit
+	// PairLimit bounds the fetches from one account of another account's
+	// bundles that take one-time keys; TargetLimit bounds those of one
+	// account's bundles from everyone. Past either, a fetch answers the
+	// bundles without one-time keys (the signed and last-resort keys,
+	// which are enough to start a session) and takes none.
+	PairLimit   ratelimit.Limit
+	TargetLimit ratelimit.Limit
 }
 
 // Service publishes and claims keys.
 type Service struct {
-	cfg     Config
-	store   Store
-	bus     bus.Bus
-	log     *slog.Logger
-	bundles *ratelimit.Keyed
+	cfg                   Config
+	store                 Store
+	bus                   bus.Bus
+	log                   *slog.Logger
+	bundles, pair, target ratelimit.Limiter
 }
 
-// New returns a Service.
-func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, m *metrics.Metrics) *Service {
-	return &Service{cfg: cfg, store: store, bus: b, log: log, bundles: ratelimit.New(cfg.BundleLimit, m.Denied("bundles"))}
+// New returns a Service whose limits are shared through limits.
+func New(cfg Config, store Store, b bus.Bus, log *slog.Logger, limits *ratelimit.Buckets) *Service {
+	return &Service{cfg: cfg, store: store, bus: b, log: log,
+		bundles: limits.Shared("bundles", cfg.BundleLimit),
+		pair:    limits.Shared("bundle_pair", cfg.PairLimit),
+		target:  limits.Shared("bundle_target", cfg.TargetLimit),
+	}
 }
 
 // Upload checks and stores a device's keys: all or nothing.
@@ -93,7 +103,11 @@ func (s *Service) LowKeysFrame(c api.KeyCount) []byte {
 
 // Bundle claims bundles of account's device (0: every device) for requester.
 func (s *Service) Bundle(ctx context.Context, requester auth.Device, accountID string, deviceID uint32) (*api.Bundle, error) {
-	if ok, wait := s.bundles.Allow(requester.AccountID + "." + strconv.Itoa(int(requester.DeviceID))); !ok {
+	ok, wait, err := s.bundles.Take(ctx, requester.AccountID+"."+strconv.Itoa(int(requester.DeviceID)))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, httpx.RateLimited(wait, "bundle fetches")
 	}
 	// A device fetching its own account's bundles does not need, and must
@@ -102,7 +116,13 @@ func (s *Service) Bundle(ctx context.Context, requester auth.Device, accountID s
 	if accountID == requester.AccountID && deviceID == 0 {
 		except = requester.DeviceID
 	}
-	c, err := s.store.ClaimBundles(ctx, accountID, deviceID, except)
+	claim := s.store.ClaimBundles
+	if ok, err := s.mayTakeOneTime(ctx, requester.AccountID, accountID); err != nil {
+		return nil, err
+	} else if !ok {
+		claim = s.store.Bundles
+	}
+	c, err := claim(ctx, accountID, deviceID, except)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errNotFound
 	}
@@ -120,7 +140,25 @@ func (s *Service) Bundle(ctx context.Context, requester auth.Device, accountID s
 	return &c.Bundle, nil
 }
 
+// mayTakeOneTime reports whether a fetch by requester of target's bundles
+// may take one-time keys: a token from the pair's bucket and one from the
+// target's. Each fetch takes at most one key per device, so the target's
+// limit bounds what any one device loses, whoever asks.
+func (s *Service) mayTakeOneTime(ctx context.Context, requester, target string) (bool, error) {
+	ok, _, err := s.pair.Take(ctx, requester+">"+target)
+	if err != nil || !ok {
+		return false, err
+	}
+	ok, _, err = s.target.Take(ctx, target)
+	return ok, err
+}
+
 // Defaults returns the documented defaults.
 func Defaults() Config {
-	return Config{LowWater: 10, BundleLimit: ratelimit.Limit{Burst: 200, Per: time.Minute}}
+	return Config{
+		LowWater:    10,
+		BundleLimit: ratelimit.Limit{Burst: 200, Per: time.Minute},
+		PairLimit:   ratelimit.Limit{Burst: 10, Per: time.Hour},
+		TargetLimit: ratelimit.Limit{Burst: 100, Per: time.Hour},
+	}
 }

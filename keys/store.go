@@ -21,6 +21,10 @@ type Store interface {
 	// atomically, so no key is handed out twice. ErrNotFound for an unknown
 	// account or device; all devices of a known account may be none.
 	ClaimBundles(ctx context.Context, accountID string, deviceID, except uint32) (*Claim, error)
+	// Bundles is ClaimBundles that hands out no one-time keys: each
+	// device's bundle has its signed and last-resort keys only, and Left
+	// counts the one-time keys it has.
+	Bundles(ctx context.Context, accountID string, deviceID, except uint32) (*Claim, error)
 }
 
 // Claim is what ClaimBundles hands out, with the one-time keys each device

@@ -94,8 +94,10 @@ func startNode(ctx context.Context, db string, n int) (*target, error) {
 	}
 	cfg.Devices.VerifyPerAddr.Burst = 0 // one address registers every device
 	cfg.Keys.BundleLimit.Burst = 0      // the bundles scenario measures the store, not the limit
-	cfg.Envelope.SendLimit.Burst = 0    // nor do the others measure the send limit
-	cfg.Envelope.MaxConnsPerAddr = 0    // every simulated device comes from loopback
+	cfg.Keys.PairLimit.Burst = 0        // and claims that take one-time keys
+	cfg.Keys.TargetLimit.Burst = 0
+	cfg.Envelope.SendLimit.Burst = 0 // nor do the others measure the send limit
+	cfg.Envelope.MaxConnsPerAddr = 0 // every simulated device comes from loopback
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	node, err := server.New(ctx, cfg, logger)
 	if err != nil {
@@ -209,7 +211,7 @@ func rawStore(ctx context.Context, t *target, dev client.Credentials, size int, 
 						SourceAccount: dev.AccountID, SourceDevice: dev.DeviceID, Type: 2, Content: content,
 						ServerTimestamp: now.UnixMilli(), Expires: now.Add(time.Hour)}
 				}
-				if err := st.Insert(ctx, envs); err != nil {
+				if err := st.Insert(ctx, envs, envelope.Quota{}); err != nil {
 					first.CompareAndSwap(nil, &err)
 					return
 				}

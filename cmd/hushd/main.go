@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hushmsg/hush/internal/clientaddr"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/push"
 )
@@ -147,7 +148,24 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.IntVar(&cfg.Devices.CodePerAddress.Burst, "code-rate-address", cfg.Devices.CodePerAddress.Burst, "code requests per client address per hour (0: unlimited)")
 	fs.IntVar(&cfg.Devices.VerifyPerAddr.Burst, "verify-rate-address", cfg.Devices.VerifyPerAddr.Burst, "verification attempts per client address per hour (0: unlimited)")
 	fs.IntVar(&cfg.Devices.DirectoryLimit.Burst, "directory-rate", cfg.Devices.DirectoryLimit.Burst, "directory lookups per account per minute (0: unlimited)")
+	fs.IntVar(&cfg.Devices.DirectoryDaily.Burst, "directory-daily", cfg.Devices.DirectoryDaily.Burst, "directory lookups per account per day (0: unlimited)")
+	fs.IntVar(&cfg.Devices.SMSPrefixHour.Burst, "sms-rate-prefix", cfg.Devices.SMSPrefixHour.Burst, "codes sent by SMS per country calling code per hour (0: unlimited)")
+	fs.IntVar(&cfg.Devices.SMSPrefixDay.Burst, "sms-rate-prefix-daily", cfg.Devices.SMSPrefixDay.Burst, "codes sent by SMS per country calling code per day (0: unlimited)")
+	fs.IntVar(&cfg.Devices.SMSHour.Burst, "sms-rate-global", cfg.Devices.SMSHour.Burst, "codes sent by SMS in all per hour (0: unlimited)")
+	fs.IntVar(&cfg.Devices.SMSDay.Burst, "sms-rate-global-daily", cfg.Devices.SMSDay.Burst, "codes sent by SMS in all per day (0: unlimited)")
 	fs.IntVar(&cfg.Keys.BundleLimit.Burst, "bundle-rate", cfg.Keys.BundleLimit.Burst, "bundle fetches per device per minute (0: unlimited)")
+	fs.IntVar(&cfg.Keys.PairLimit.Burst, "prekey-rate-pair", cfg.Keys.PairLimit.Burst, "bundle fetches per account of another account's bundles per hour that take one-time prekeys; past it a fetch gets none (0: unlimited)")
+	fs.IntVar(&cfg.Keys.TargetLimit.Burst, "prekey-rate-target", cfg.Keys.TargetLimit.Burst, "bundle fetches of one account's bundles per hour that take one-time prekeys (at most one per device each); past it a fetch gets none (0: unlimited)")
+	fs.IntVar(&cfg.Groups.CreateLimit.Burst, "group-create-rate", cfg.Groups.CreateLimit.Burst, "groups an account may create per hour (0: unlimited)")
+	fs.IntVar(&cfg.Groups.AddLimit.Burst, "group-add-rate", cfg.Groups.AddLimit.Burst, "members an account may add to groups per hour, at creation or later (0: unlimited)")
+	fs.Int64Var(&cfg.Envelope.MailboxMaxEnvelopes, "mailbox-max-envelopes", cfg.Envelope.MailboxMaxEnvelopes, "unacknowledged envelopes per device; past it sends to it get 429 mailbox_full (0: unlimited)")
+	fs.Int64Var(&cfg.Envelope.MailboxMaxBytes, "mailbox-max-bytes", cfg.Envelope.MailboxMaxBytes, "bytes of unacknowledged envelopes per device; past it sends to it get 429 mailbox_full (0: unlimited)")
+	fs.Func("trusted-proxies", "load balancers (CIDRs or addresses, comma-separated) whose X-Forwarded-For, or PROXY protocol header with --proxy-protocol, names the client; empty: the peer is the client", func(v string) error {
+		t, err := clientaddr.ParseTrusted(v)
+		cfg.TrustedProxies = t
+		return err
+	})
+	fs.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "read a PROXY protocol v1/v2 header on connections from --trusted-proxies")
 	fs.IntVar(&cfg.Keys.LowWater, "prekey-low-water", cfg.Keys.LowWater, "one-time prekey count under which a device is told to upload more")
 	fs.IntVar(&cfg.Envelope.MaxContent, "max-message-size", cfg.Envelope.MaxContent, "bytes of ciphertext per device message")
 	fs.DurationVar(&cfg.Envelope.TTL, "message-ttl", cfg.Envelope.TTL, "how long an unacknowledged envelope is kept")

@@ -43,6 +43,8 @@ const (
 	CodeMisdirected       = "misdirected_request" // 421: the admin listener does not answer for that Host
 	CodeEndpointRefused   = "endpoint_refused"    // 400: a push endpoint the server will not post to (an IP address, localhost, not https)
 	CodeRateLimited       = "rate_limited"        // 429
+	CodeSMSBudget         = "sms_budget"          // 429: the SMS budget of the number's country or of the server is spent
+	CodeMailboxFull       = "mailbox_full"        // 429: a recipient's mailbox holds its quota of unacknowledged envelopes
 	CodeTooManyAttempts   = "too_many_attempts"   // 429: verification code tried too often
 	CodeInternal          = "internal"            // 500
 	CodeUnavailable       = "unavailable"         // 503: storage unavailable, retry
@@ -220,6 +222,15 @@ type Send struct {
 type SendResult struct {
 	ID              string `json:"id"`
 	ServerTimestamp int64  `json:"server_timestamp"`
+	// MailboxFull lists the devices of a group send whose mailboxes had
+	// no room: they get nothing (a 1:1 send is refused instead).
+	MailboxFull []MailboxAddress `json:"mailbox_full,omitempty"`
+}
+
+// MailboxAddress names one device's mailbox.
+type MailboxAddress struct {
+	AccountID string `json:"account_id"`
+	DeviceID  uint32 `json:"device_id"`
 }
 
 // Group roles.

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/clientaddr"
 )
 
 // DefaultBodyLimit bounds request bodies unless a handler says otherwise.
@@ -175,14 +176,12 @@ func jsonPath(field string) string {
 	return strings.Join(kept, ".")
 }
 
-// ClientAddr is the remote address without the port, for in-memory rate
-// limits only (never stored).
+// ClientAddr is the key per-address limits count the request's client by
+// (clientaddr.Key: an IPv4 address, an IPv6 /64), never logged or stored
+// as such. RemoteAddr is the client's once clientaddr's middleware has
+// looked behind trusted proxies.
 func ClientAddr(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
+	return clientaddr.Key(r.RemoteAddr)
 }
 
 // AccountID checks that s is an account id (a lower-case UUID) and returns it.

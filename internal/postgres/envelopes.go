@@ -38,14 +38,28 @@ func (s *Store) Recipients(ctx context.Context, accountID string) ([]envelope.Re
 	return out, nil
 }
 
+// insertSQL inserts one envelope at its mailbox's next position, if its
+// device exists and, under a quota ($11, $12: 0 for none), its mailbox's
+// running count has room; the count goes up by the envelope.
+const insertSQL = `WITH pos AS (
+		UPDATE devices SET next_seq = next_seq + 1, mailbox_count = mailbox_count + 1, mailbox_bytes = mailbox_bytes + $13
+		WHERE account_id = $1 AND device_id = $2
+			AND ($11 = 0 OR mailbox_count < $11) AND ($12 = 0 OR mailbox_bytes < $12)
+		RETURNING next_seq)
+	INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires, payload)
+	SELECT $1, $2, pos.next_seq, $3, $4, $5, $6, $7, $8, $9, $10 FROM pos
+	RETURNING seq`
+
 // Insert implements envelope.Store. Each envelope takes the next position
 // of its mailbox from the device row, which stays locked until commit, so
 // positions commit in order. Mailboxes are locked in (account, device)
 // order so that two sends never deadlock. A device removed since the send
 // was checked has no row to update and is skipped. A shared payload is
 // written once (payloads in id order, before any mailbox is locked), then
-// given as many references as envelopes were inserted.
-func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
+// given as many references as envelopes were inserted. An envelope that
+// finds no room under q is looked at again after the others (refuse):
+// its mailbox is counted again if it may be, and what then fits goes in.
+func (s *Store) Insert(ctx context.Context, envs []envelope.Stored, q envelope.Quota) error {
 	order := make([]int, len(envs))
 	for i := range order {
 		order[i] = i
@@ -62,31 +76,21 @@ func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 				e.Payload, e.Group, e.Content)
 		}
 		refs := make(map[uuid.UUID]int, len(payloads))
+		var missed []int
 		for _, i := range order {
-			e := &envs[i]
-			content, payload := e.Content, (*uuid.UUID)(nil)
-			if e.Payload != uuid.Nil {
-				content, payload = []byte{}, &e.Payload
-			}
-			b.Queue(`WITH pos AS (
-					UPDATE devices SET next_seq = next_seq + 1 WHERE account_id = $1 AND device_id = $2 RETURNING next_seq)
-				INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires, payload)
-				SELECT $1, $2, pos.next_seq, $3, $4, $5, $6, $7, $8, $9, $10 FROM pos
-				RETURNING seq`,
-				e.AccountID, e.DeviceID, [16]byte(e.ID), nullUUID(e.SourceAccount), e.SourceDevice, e.Type, content, e.ServerTimestamp, e.Expires.Unix(), payload,
-			).QueryRow(func(row pgx.Row) error {
-				err := row.Scan(&e.Seq)
-				switch {
-				case errors.Is(err, pgx.ErrNoRows):
-					return nil
-				case err == nil && payload != nil:
-					refs[e.Payload]++
-				}
-				return err
-			})
+			envs[i].Full = false
+			queueInsert(b, &envs[i], q, refs, func() { missed = append(missed, i) })
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil || len(payloads) == 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		if q.Bounded() && len(missed) > 0 {
+			if err := refuse(ctx, tx, envs, missed, q, refs); err != nil {
+				return err
+			}
+		}
+		if len(payloads) == 0 {
+			return nil
 		}
 		b = &pgx.Batch{}
 		for _, i := range payloads {
@@ -96,6 +100,74 @@ func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
+}
+
+// queueInsert queues e's insert; missed is called when it was not stored.
+func queueInsert(b *pgx.Batch, e *envelope.Stored, q envelope.Quota, refs map[uuid.UUID]int, missed func()) {
+	content, payload := e.Content, (*uuid.UUID)(nil)
+	if e.Payload != uuid.Nil {
+		content, payload = []byte{}, &e.Payload
+	}
+	b.Queue(insertSQL,
+		e.AccountID, e.DeviceID, [16]byte(e.ID), nullUUID(e.SourceAccount), e.SourceDevice, e.Type, content, e.ServerTimestamp, e.Expires.Unix(), payload,
+		max(q.MaxEnvelopes, 0), max(q.MaxBytes, 0), len(e.Content),
+	).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&e.Seq)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			missed()
+			return nil
+		case err == nil && payload != nil:
+			refs[e.Payload]++
+		}
+		return err
+	})
+}
+
+// refuse settles the envelopes (indexes into envs, in mailbox order) that
+// found no room or no device: a removed device's are skipped; a mailbox
+// that may be counted again (not counted within q.Recount) is, and what
+// fits then goes in; the rest are marked Full.
+func refuse(ctx context.Context, tx pgx.Tx, envs []envelope.Stored, missed []int, q envelope.Quota, refs map[uuid.UUID]int) error {
+	now := time.Now().Unix()
+	for start := 0; start < len(missed); {
+		first := &envs[missed[start]]
+		end := start + 1
+		for end < len(missed) && envs[missed[end]].AccountID == first.AccountID && envs[missed[end]].DeviceID == first.DeviceID {
+			end++
+		}
+		box := missed[start:end]
+		start = end
+		var count, bytes, counted int64
+		err := tx.QueryRow(ctx, `SELECT mailbox_count, mailbox_bytes, mailbox_counted FROM devices WHERE account_id = $1 AND device_id = $2 FOR UPDATE`,
+			first.AccountID, first.DeviceID).Scan(&count, &bytes, &counted)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // the device is gone
+		}
+		if err != nil {
+			return err
+		}
+		if now-counted < int64(q.Recount.Seconds()) {
+			for _, i := range box {
+				envs[i].Full = true
+			}
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE devices d SET mailbox_count = c.n, mailbox_bytes = c.b, mailbox_counted = $3
+			FROM (SELECT count(*) AS n, coalesce(sum(CASE WHEN e.payload IS NULL THEN octet_length(e.content) ELSE coalesce(octet_length(p.content), 0) END), 0) AS b
+				FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload WHERE e.account_id = $1 AND e.device_id = $2) c
+			WHERE d.account_id = $1 AND d.device_id = $2`, first.AccountID, first.DeviceID, now); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		for _, i := range box {
+			queueInsert(b, &envs[i], q, refs, func() { envs[i].Full = true })
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sharedPayloads returns the index of the first envelope of each shared

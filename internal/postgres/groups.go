@@ -98,12 +98,13 @@ func queueNotice(ctx context.Context, tx pgx.Tx, groupID string, n *groups.Notic
 			SELECT account_id, device_id FROM devices WHERE account_id = ANY($1::uuid[])
 			ORDER BY account_id, device_id FOR UPDATE),
 		pos AS (
-			UPDATE devices d SET next_seq = d.next_seq + 1 FROM boxes b
+			UPDATE devices d SET next_seq = d.next_seq + 1,
+				mailbox_count = d.mailbox_count + 1, mailbox_bytes = d.mailbox_bytes + $7 FROM boxes b
 			WHERE d.account_id = b.account_id AND d.device_id = b.device_id
 			RETURNING d.account_id, d.device_id, d.next_seq)
 		INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires, payload)
 		SELECT account_id, device_id, next_seq, $2, NULL, 0, $3, '', $4, $5, $6 FROM pos`,
-		n.Accounts, n.ID, wire.EnvelopeGroupChange, n.ServerTimestamp, n.Expires.Unix(), n.Payload)
+		n.Accounts, n.ID, wire.EnvelopeGroupChange, n.ServerTimestamp, n.Expires.Unix(), n.Payload, len(n.Content))
 	if err != nil {
 		return err
 	}

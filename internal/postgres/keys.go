@@ -80,9 +80,9 @@ const (
 	claimBatch = 64
 
 	claimSQL = `WITH r AS (
-			SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS r (account_id, device, except_id, n)),
+			SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::bool[]) WITH ORDINALITY AS r (account_id, device, except_id, take, n)),
 		d AS (
-			SELECT r.n, v.account_id, v.device_id, v.registration_id
+			SELECT r.n, r.take, v.account_id, v.device_id, v.registration_id
 			FROM r JOIN devices v ON v.account_id = r.account_id
 				AND (r.device = 0 OR v.device_id = r.device) AND v.device_id <> r.except_id),
 		pick AS (
@@ -90,7 +90,7 @@ const (
 			FROM d CROSS JOIN (VALUES ('ec'), ('pq')) AS v (kind)
 			CROSS JOIN LATERAL (
 				SELECT o.account_id, o.device_id, o.kind, o.key_id FROM one_time_prekeys o
-				WHERE o.account_id = d.account_id AND o.device_id = d.device_id AND o.kind = v.kind
+				WHERE d.take AND o.account_id = d.account_id AND o.device_id = d.device_id AND o.kind = v.kind
 				ORDER BY o.key_id LIMIT 1 FOR UPDATE SKIP LOCKED) k),
 		taken AS (
 			DELETE FROM one_time_prekeys o USING pick p
@@ -119,6 +119,7 @@ type claimRequest struct {
 	ctx            context.Context // the caller's: a claim it gave up on is not run
 	account        string
 	device, except uint32
+	keep           bool // hand out no one-time keys
 	claim          *keys.Claim
 	err            error
 }
@@ -140,7 +141,18 @@ func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, ex
 	if _, err := uuid.Parse(accountID); err != nil {
 		return nil, keys.ErrNotFound // not an account id: no such account
 	}
-	r := &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except}
+	return s.claim(ctx, &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except})
+}
+
+// Bundles implements keys.Store.
+func (s *Store) Bundles(ctx context.Context, accountID string, deviceID, except uint32) (*keys.Claim, error) {
+	if _, err := uuid.Parse(accountID); err != nil {
+		return nil, keys.ErrNotFound
+	}
+	return s.claim(ctx, &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except, keep: true})
+}
+
+func (s *Store) claim(ctx context.Context, r *claimRequest) (*keys.Claim, error) {
 	if err := s.claims.Do(ctx, r); err != nil {
 		if errors.Is(err, batch.ErrClosed) {
 			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
@@ -192,11 +204,12 @@ func rounds(reqs []*claimRequest) [][]*claimRequest {
 // queueRound queues one round's statement, which answers its claims.
 func queueRound(b *pgx.Batch, round []*claimRequest) {
 	accounts, devs, excepts := make([]string, len(round)), make([]int64, len(round)), make([]int64, len(round))
+	take := make([]bool, len(round))
 	for i, r := range round {
-		accounts[i], devs[i], excepts[i] = r.account, int64(r.device), int64(r.except)
+		accounts[i], devs[i], excepts[i], take[i] = r.account, int64(r.device), int64(r.except), !r.keep
 		r.claim, r.err = nil, keys.ErrNotFound // until a row says otherwise
 	}
-	b.Queue(claimSQL, accounts, devs, excepts).Query(func(rows pgx.Rows) error {
+	b.Queue(claimSQL, accounts, devs, excepts, take).Query(func(rows pgx.Rows) error {
 		if err := readRound(rows, round); err != nil {
 			for _, r := range round {
 				r.claim, r.err = nil, err

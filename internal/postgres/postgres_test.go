@@ -86,7 +86,7 @@ func TestAckFindsByPosition(t *testing.T) {
 			chunk[i] = envelope.Stored{AccountID: acct, DeviceID: 1, ID: uuid.New(), SourceAccount: acct, SourceDevice: 1,
 				Type: 2, Content: make([]byte, 256), ServerTimestamp: 1, Expires: time.Now().Add(time.Hour)}
 		}
-		if err := s.Insert(ctx, chunk); err != nil {
+		if err := s.Insert(ctx, chunk, envelope.Quota{}); err != nil {
 			t.Fatal(err)
 		}
 		envs = append(envs, chunk...)

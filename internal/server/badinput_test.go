@@ -45,7 +45,10 @@ func biOpenLimits(c *server.Config) {
 	c.Devices.VerifyPerAddr.Burst = 100000
 	c.Devices.CodePerAddress.Burst = 100000
 	c.Devices.DirectoryLimit.Burst = 100000
+	c.Devices.DirectoryDaily.Burst = 0
 	c.Keys.BundleLimit.Burst = 100000
+	c.Groups.CreateLimit.Burst = 0
+	c.Groups.AddLimit.Burst = 0
 }
 
 // biCase is one request and the error it must get.

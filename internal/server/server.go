@@ -25,10 +25,12 @@ import (
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
+	"github.com/hushmsg/hush/internal/clientaddr"
 	"github.com/hushmsg/hush/internal/fileperm"
 	"github.com/hushmsg/hush/internal/httpx"
 	"github.com/hushmsg/hush/internal/metrics"
 	"github.com/hushmsg/hush/internal/postgres"
+	"github.com/hushmsg/hush/internal/ratelimit"
 	"github.com/hushmsg/hush/internal/sqlite"
 	"github.com/hushmsg/hush/keys"
 	"github.com/hushmsg/hush/push"
@@ -63,6 +65,10 @@ type Config struct {
 	// is not bound by it once upgraded (pings watch it instead).
 	ReadTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	// TrustedProxies are the load balancers whose X-Forwarded-For (and,
+	// with ProxyProtocol, PROXY protocol header) name the client.
+	TrustedProxies clientaddr.Trusted
+	ProxyProtocol  bool
 
 	Devices     devices.Config
 	Keys        keys.Config
@@ -113,6 +119,7 @@ type Store interface {
 	push.Store
 	gdpr.Store
 	gdpr.AccountStore
+	ratelimit.Store
 	Ping(ctx context.Context) error
 	Stats(ctx context.Context) (map[string]int64, error)
 	Close() error
@@ -156,6 +163,8 @@ type Node struct {
 	stopping    atomic.Bool
 	closeBus    func()
 	Metrics     *metrics.Metrics
+	// Limits holds the rate limits every node shares, in the store.
+	Limits *ratelimit.Buckets
 }
 
 // New opens the store and wires the services.
@@ -174,6 +183,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	if cfg.Devices.ProvisioningSocketTTL <= 0 {
 		return nil, errors.New("--provisioning-socket-ttl must be positive")
+	}
+	if cfg.ProxyProtocol && cfg.TrustedProxies.Empty() {
+		return nil, clientaddr.ErrNoTrusted
 	}
 	if tightened, err := fileperm.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -198,11 +210,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		}
 		b, n.closeBus = nb, nb.Close
 	}
+	n.Limits = ratelimit.NewBuckets(store, n.Metrics.Denied)
 	sms := &devices.DevOutbox{Path: filepath.Join(cfg.DataDir, OutboxFile), Log: log}
-	n.Devices = devices.New(cfg.Devices, store, sms, b, log, n.Metrics)
-	n.Keys = keys.New(cfg.Keys, store, b, log, n.Metrics)
+	n.Devices = devices.New(cfg.Devices, store, sms, b, log, n.Limits)
+	n.Keys = keys.New(cfg.Keys, store, b, log, n.Limits)
 	n.Envelope = envelope.New(cfg.Envelope, store, b, log, n.Metrics, n.greet)
-	n.Groups = groups.New(cfg.Groups, store, n.Envelope.Poke, log, n.Metrics)
+	n.Groups = groups.New(cfg.Groups, store, n.Envelope.Poke, log, n.Metrics, n.Limits)
 	n.Envelope.SetGroups(n.Groups.Devices)
 	n.Envelope.SetPresence(n.Devices.Presence)
 	n.Attachments = attachments.New(cfg.Attachments, store, blobs, log, n.Metrics)
@@ -292,9 +305,12 @@ func (n *Node) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if n.cfg.ProxyProtocol {
+		ln = n.cfg.TrustedProxies.ProxyListener(ln, n.headerTimeout())
+	}
 	scheme := "http"
 	srv := &http.Server{
-		Handler:           httpx.SecureHeaders(n.Router),
+		Handler:           httpx.SecureHeaders(n.cfg.TrustedProxies.Middleware(n.Router)),
 		ReadHeaderTimeout: n.headerTimeout(),
 		ReadTimeout:       n.cfg.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
@@ -329,6 +345,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	go n.Envelope.RunSweeper(sweepCtx)
 	go n.Attachments.RunSweeper(sweepCtx)
 	go n.GDPR.RunRetention(sweepCtx)
+	go n.Limits.Run(sweepCtx, time.Minute)
 	go func() {
 		// An erasure a crash interrupted finishes now.
 		if err := n.GDPR.FinishErasures(sweepCtx); err != nil && sweepCtx.Err() == nil {

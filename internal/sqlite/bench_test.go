@@ -21,3 +21,5 @@ func open(b *testing.B) *sqlite.Store {
 func BenchmarkInsertFetchAck(b *testing.B)    { storetest.BenchInsertFetchAck(b, open(b)) }
 func BenchmarkInsertAckParallel(b *testing.B) { storetest.BenchInsertAckParallel(b, open(b)) }
 func BenchmarkClaimsParallel(b *testing.B)    { storetest.BenchClaimsParallel(b, open(b)) }
+func BenchmarkRateLimit(b *testing.B)         { storetest.BenchRateLimit(b, open(b)) }
+func BenchmarkInsertBatch(b *testing.B)       { storetest.BenchInsertBatch(b, open(b)) }

@@ -105,6 +105,12 @@ func queueNotice(ctx context.Context, tx *sql.Tx, groupID string, n *groups.Noti
 			return err
 		}
 		refs += k
+		// Notices count toward the mailboxes' quota, though no quota
+		// refuses them (a full mailbox must not stop a group's changes).
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET mailbox_count = mailbox_count + 1, mailbox_bytes = mailbox_bytes + ?
+			WHERE account_id = ?`, len(n.Content), a); err != nil {
+			return err
+		}
 	}
 	return addRefs(ctx, tx, n.Payload, int(refs))
 }

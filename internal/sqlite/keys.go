@@ -103,6 +103,7 @@ type claimRequest struct {
 	ctx            context.Context // the caller's: a claim it gave up on is not run
 	account        string
 	device, except uint32
+	keep           bool // hand out no one-time keys
 	claim          *keys.Claim
 	err            error
 }
@@ -121,7 +122,16 @@ func waiting(reqs []*claimRequest) []*claimRequest {
 
 // ClaimBundles implements keys.Store.
 func (s *Store) ClaimBundles(ctx context.Context, accountID string, deviceID, except uint32) (*keys.Claim, error) {
-	r := &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except}
+	return s.claim(ctx, &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except})
+}
+
+// Bundles implements keys.Store. It goes through the claims' batch, so
+// that it reads what the claims before it left.
+func (s *Store) Bundles(ctx context.Context, accountID string, deviceID, except uint32) (*keys.Claim, error) {
+	return s.claim(ctx, &claimRequest{ctx: ctx, account: accountID, device: deviceID, except: except, keep: true})
+}
+
+func (s *Store) claim(ctx context.Context, r *claimRequest) (*keys.Claim, error) {
 	if err := s.claims.Do(ctx, r); err != nil {
 		if errors.Is(err, batch.ErrClosed) {
 			err = fmt.Errorf("%w: %w", httpx.ErrUnavailable, err)
@@ -214,7 +224,7 @@ func claimOne(ctx context.Context, sel, del *sql.Stmt, r *claimRequest) (*keys.C
 	if !found || len(c.Bundle.Devices) == 0 && r.device != 0 {
 		return nil, keys.ErrNotFound
 	}
-	if !keysLeft {
+	if !keysLeft || r.keep {
 		return c, nil
 	}
 	rows, err = del.QueryContext(ctx, r.account, r.device, r.except)

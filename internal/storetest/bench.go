@@ -10,6 +10,7 @@ import (
 
 	"github.com/hushmsg/hush/envelope"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/ratelimit"
 )
 
 // BenchInsertFetchAck measures one envelope's whole life in s: a committed
@@ -24,7 +25,7 @@ func BenchInsertFetchAck(b *testing.B, s Store) {
 	for b.Loop() {
 		e := []envelope.Stored{{AccountID: acct, DeviceID: 1, ID: uuid.New(), SourceAccount: acct, SourceDevice: 1,
 			Type: 2, Content: content, ServerTimestamp: 1, Expires: time.Now().Add(time.Hour)}}
-		if err := s.Insert(ctx, e); err != nil {
+		if err := s.Insert(ctx, e, envelope.Quota{}); err != nil {
 			b.Fatal(err)
 		}
 		got, err := s.Fetch(ctx, acct, 1, cursor, 10)
@@ -51,7 +52,7 @@ func BenchInsertAckParallel(b *testing.B, s Store) {
 		for pb.Next() {
 			e := []envelope.Stored{{AccountID: acct, DeviceID: 1, ID: uuid.New(), SourceAccount: acct, SourceDevice: 1,
 				Type: 2, Content: content, ServerTimestamp: 1, Expires: time.Now().Add(time.Hour)}}
-			if err := s.Insert(ctx, e); err != nil {
+			if err := s.Insert(ctx, e, envelope.Quota{}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -101,4 +102,70 @@ func BenchClaimsParallel(b *testing.B, s Store) {
 			}
 		}
 	})
+}
+
+// BenchRateLimit measures one shared rate limit check (ratelimit.Shared's
+// Take: one statement on s) over 1,000 buckets, from one goroutine and
+// then from GOMAXPROCS*4.
+func BenchRateLimit(b *testing.B, s ratelimit.Store) {
+	l := ratelimit.NewBuckets(s, nil).Shared("bench", ratelimit.Limit{Burst: 1 << 30, Per: time.Hour})
+	ctx := context.Background()
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = uuid.NewString()
+	}
+	b.Run("serial", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if ok, _, err := l.Take(ctx, keys[i%len(keys)]); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.SetParallelism(4)
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if ok, _, err := l.Take(ctx, keys[next.Add(1)%int64(len(keys))]); !ok || err != nil {
+					b.Error(ok, err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchInsertBatch measures what a mailbox quota costs the relay's group
+// commit: batches of 512 envelopes over 256 mailboxes (two each), without
+// a quota and with the default one. Envelopes are not acked: the
+// mailboxes grow by a few thousand, well under the quota.
+func BenchInsertBatch(b *testing.B, s Store) {
+	ctx := context.Background()
+	content := make([]byte, 256)
+	boxes := make([]string, 256)
+	for i := range boxes {
+		boxes[i] = Account(b, s)
+	}
+	for _, q := range []struct {
+		name string
+		q    envelope.Quota
+	}{
+		{"quota", envelope.Quota{MaxEnvelopes: 50_000, MaxBytes: 1 << 30, Recount: time.Minute}},
+		{"no-quota", envelope.Quota{}},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			for b.Loop() {
+				envs := make([]envelope.Stored, 512)
+				for i := range envs {
+					a := boxes[i%len(boxes)]
+					envs[i] = envelope.Stored{AccountID: a, DeviceID: 1, ID: uuid.New(), SourceAccount: a, SourceDevice: 1,
+						Type: 2, Content: content, ServerTimestamp: 1, Expires: time.Now().Add(time.Hour)}
+				}
+				if err := s.Insert(ctx, envs, q.q); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*512), "us/envelope")
+		})
+	}
 }

@@ -28,8 +28,8 @@ func testSharedPayload(t *testing.T, s Store) {
 		envs = append(envs, envelope.Stored{AccountID: id, DeviceID: d, ID: msg, SourceAccount: id, SourceDevice: 1, Type: 4,
 			Content: content, Expires: time.Now().Add(time.Hour), Payload: payload, Group: group})
 	}
-	check(t, s.Insert(ctx, envs[:3]))
-	check(t, s.Insert(ctx, envs[3:]))
+	check(t, s.Insert(ctx, envs[:3], envelope.Quota{}))
+	check(t, s.Insert(ctx, envs[3:], envelope.Quota{}))
 	equal(t, "payloads", stat(t, s, "payloads"), 1)
 	for d := uint32(1); d <= 8; d++ {
 		got, err := s.Fetch(ctx, id, d, 0, 10)

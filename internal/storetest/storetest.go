@@ -19,6 +19,7 @@ import (
 	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/groups"
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/ratelimit"
 	"github.com/hushmsg/hush/keys"
 	"github.com/hushmsg/hush/push"
 )
@@ -32,6 +33,7 @@ type Store interface {
 	attachments.Store
 	push.Store
 	gdpr.Store
+	ratelimit.Store
 	Stats(ctx context.Context) (map[string]int64, error)
 }
 
@@ -59,6 +61,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentWakeClaimsOneWins", testConcurrentWakeClaims},
 		{"AdminTokensRequestsAudit", testGDPR},
 		{"ConcurrentAuditAppendsChain", testConcurrentAudit},
+		{"RateLimits", testRateLimits},
+		{"MailboxQuota", testMailboxQuota},
+		{"BundlesKeepOneTimeKeys", testBundlesKeepKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +128,7 @@ func testRegister(t *testing.T, s Store) {
 	_, err = s.AddDevice(ctx, id, newDevice(8), 6)
 	check(t, err)
 	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{PreKeys: []api.PreKey{{KeyID: 1, PublicKey: random(33)}}}))
-	check(t, s.Insert(ctx, []envelope.Stored{{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("x"), Expires: time.Now().Add(time.Hour)}}))
+	check(t, s.Insert(ctx, []envelope.Stored{{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("x"), Expires: time.Now().Add(time.Hour)}}, envelope.Quota{}))
 
 	newIK := random(33)
 	again, err := s.Register(ctx, "+15550001111", uuid.NewString(), newIK, newDevice(9))
@@ -217,7 +222,7 @@ func testRemoveDevice(t *testing.T, s Store) {
 	ctx := context.Background()
 	id := register(t, s, 2)
 	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{PreKeys: []api.PreKey{{KeyID: 5, PublicKey: random(33)}}}))
-	check(t, s.Insert(ctx, []envelope.Stored{{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("x"), Expires: time.Now().Add(time.Hour)}}))
+	check(t, s.Insert(ctx, []envelope.Stored{{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("x"), Expires: time.Now().Add(time.Hour)}}, envelope.Quota{}))
 	check(t, s.RemoveDevice(ctx, id, 2))
 	if err := s.RemoveDevice(ctx, id, 2); !errors.Is(err, devices.ErrNotFound) {
 		t.Fatalf("second removal: err = %v", err)
@@ -373,7 +378,7 @@ func testMailbox(t *testing.T, s Store) {
 			e.Expires = now.Add(-time.Second)
 		}
 		batch := []envelope.Stored{e}
-		check(t, s.Insert(ctx, batch))
+		check(t, s.Insert(ctx, batch, envelope.Quota{}))
 		if batch[0].Seq == 0 {
 			t.Fatal("insert did not set Seq")
 		}
@@ -426,7 +431,7 @@ func testInsertSkipsRemoved(t *testing.T, s Store) {
 	for d := uint32(2); d <= 3; d++ {
 		batch = append(batch, envelope.Stored{AccountID: id, DeviceID: d, ID: msg, SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("c"), Expires: time.Now().Add(time.Hour)})
 	}
-	check(t, s.Insert(ctx, batch))
+	check(t, s.Insert(ctx, batch, envelope.Quota{}))
 	got, err := s.Fetch(ctx, id, 2, 0, 10)
 	check(t, err)
 	equal(t, "live device got it", len(got), 1)

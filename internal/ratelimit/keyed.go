@@ -1,10 +1,7 @@
-// Package ratelimit keeps token buckets keyed by a string (a phone number, a
-// device, a client address) in memory. Keys are hashed before they are kept
-// so that no number or address sits in memory longer than a plain hash of
-// it, and idle buckets are dropped. It never stores anything on disk.
 package ratelimit
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
 	"time"
@@ -83,4 +80,10 @@ func (k *Keyed) sweepLocked(now time.Time) {
 			delete(k.buckets, h)
 		}
 	}
+}
+
+// Take is Allow as a Limiter: in memory it never fails.
+func (k *Keyed) Take(_ context.Context, key string) (bool, time.Duration, error) {
+	ok, wait := k.Allow(key)
+	return ok, wait, nil
 }
