@@ -42,7 +42,8 @@ func (s *Store) Recipients(ctx context.Context, accountID string) ([]envelope.Re
 // of its mailbox from the device row, which stays locked until commit, so
 // positions commit in order. Mailboxes are locked in (account, device)
 // order so that two sends never deadlock. A device removed since the send
-// was checked has no row to update and is skipped. A shared payload is
+// was checked has no row to update and is skipped, and so is an envelope
+// whose sender is gone or being erased (gdpr.AccountStore.BeginErasure). A shared payload is
 // written once (payloads in id order, before any mailbox is locked), then
 // given as many references as envelopes were inserted.
 func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
@@ -69,7 +70,10 @@ func (s *Store) Insert(ctx context.Context, envs []envelope.Stored) error {
 				content, payload = []byte{}, &e.Payload
 			}
 			b.Queue(`WITH pos AS (
-					UPDATE devices SET next_seq = next_seq + 1 WHERE account_id = $1 AND device_id = $2 RETURNING next_seq)
+					UPDATE devices SET next_seq = next_seq + 1 WHERE account_id = $1 AND device_id = $2
+						AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM accounts WHERE account_id = $4::uuid)
+							AND NOT EXISTS (SELECT 1 FROM erasures WHERE account_id = $4::uuid::text))
+					RETURNING next_seq)
 				INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires, payload)
 				SELECT $1, $2, pos.next_seq, $3, $4, $5, $6, $7, $8, $9, $10 FROM pos
 				RETURNING seq`,

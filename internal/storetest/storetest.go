@@ -32,6 +32,7 @@ type Store interface {
 	attachments.Store
 	push.Store
 	gdpr.Store
+	gdpr.AccountStore
 	Stats(ctx context.Context) (map[string]int64, error)
 }
 
@@ -59,6 +60,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentWakeClaimsOneWins", testConcurrentWakeClaims},
 		{"AdminTokensRequestsAudit", testGDPR},
 		{"ConcurrentAuditAppendsChain", testConcurrentAudit},
+		{"ConcurrentFirstPseudonyms", testConcurrentFirstPseudonyms},
+		{"SendsRacingErasureLeaveNothing", testSendEraseRace},
+		{"ErasureBlocksFirst", testEraseBlocksFirst},
+		{"ErasureRedactsRequests", testEraseRedactsRequests},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
