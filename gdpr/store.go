@@ -96,6 +96,7 @@ type AccountStore interface {
 	// finds its envelopes). It returns false, changing nothing, while an
 	// erasure of the account that started after staleBefore is recorded
 	// (another call is carrying it out); an older one is taken over.
+	// ErrNotFound: no such account, and no erasure of it recorded.
 	BeginErasure(ctx context.Context, account, pseudonym string, now, staleBefore time.Time) (bool, error)
 	// PendingErasures lists erasures that started and did not finish, by
 	// account, with their pseudonyms.

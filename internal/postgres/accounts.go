@@ -213,10 +213,23 @@ func (s *Store) BeginErasure(ctx context.Context, account, pseudonym string, now
 		if _, err := tx.Exec(ctx, `LOCK TABLE envelopes IN SHARE MODE`); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO erasures (account_id, pseudonym, started) VALUES ($1, $2, $3)
-			ON CONFLICT (account_id) DO UPDATE SET started = excluded.started WHERE erasures.started < $4 RETURNING true`,
-			account, pseudonym, now.Unix(), staleBefore.Unix()).Scan(&began)
+		// Take over a stale erasure, or start one of an account that
+		// exists; else one is under way, or the account is gone.
+		err := tx.QueryRow(ctx, `UPDATE erasures SET started = $2 WHERE account_id = $1 AND started < $3 RETURNING true`,
+			account, now.Unix(), staleBefore.Unix()).Scan(&began)
 		if errors.Is(err, pgx.ErrNoRows) {
+			err = tx.QueryRow(ctx, `INSERT INTO erasures (account_id, pseudonym, started)
+				SELECT account_id::text, $2, $3 FROM accounts WHERE account_id = $1::uuid ON CONFLICT (account_id) DO NOTHING RETURNING true`,
+				account, pseudonym, now.Unix()).Scan(&began)
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
+			var pending bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM erasures WHERE account_id = $1)`, account).Scan(&pending); err != nil {
+				return err
+			}
+			if !pending {
+				return gdpr.ErrNotFound
+			}
 			return nil
 		}
 		if err != nil {

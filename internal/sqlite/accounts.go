@@ -204,10 +204,23 @@ func each(ctx context.Context, db *sql.DB, q string, args []any, fn func(*sql.Ro
 func (s *Store) BeginErasure(ctx context.Context, account, pseudonym string, now, staleBefore time.Time) (bool, error) {
 	began := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO erasures (account_id, pseudonym, started) VALUES (?, ?, ?)
-			ON CONFLICT (account_id) DO UPDATE SET started = excluded.started WHERE erasures.started < ? RETURNING 1`,
-			account, pseudonym, now.Unix(), staleBefore.Unix()).Scan(new(int))
+		// Take over a stale erasure, or start one of an account that
+		// exists; else one is under way, or the account is gone.
+		err := tx.QueryRowContext(ctx, `UPDATE erasures SET started = ? WHERE account_id = ? AND started < ? RETURNING 1`,
+			now.Unix(), account, staleBefore.Unix()).Scan(new(int))
 		if errors.Is(err, sql.ErrNoRows) {
+			err = tx.QueryRowContext(ctx, `INSERT INTO erasures (account_id, pseudonym, started)
+				SELECT account_id, ?, ? FROM accounts WHERE account_id = ? ON CONFLICT (account_id) DO NOTHING RETURNING 1`,
+				pseudonym, now.Unix(), account).Scan(new(int))
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			var pending bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM erasures WHERE account_id = ?)`, account).Scan(&pending); err != nil {
+				return err
+			}
+			if !pending {
+				return gdpr.ErrNotFound
+			}
 			return nil
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,6 +115,9 @@ func testEraseBlocksFirst(t *testing.T, s Store) {
 	equal(t, "pending after", len(pending), 0)
 	if _, err := s.Credential(ctx, a, 1); err == nil {
 		t.Fatal("a credential is left")
+	}
+	if _, err := s.BeginErasure(ctx, a, "subj_a", now, now.Add(-time.Minute)); !errors.Is(err, gdpr.ErrNotFound) {
+		t.Fatalf("erasure of an erased account begins: %v", err)
 	}
 	// Erasing again finds nothing, and is no error.
 	rows, err = s.EraseAccount(ctx, a, func(_, text string) string { return text })
