@@ -65,6 +65,7 @@ func TestSendsRacingErasure(t *testing.T) {
 	n := testkit.Start(t, "", nil)
 	alice, bob := n.Register(t), n.Register(t)
 	alice2 := n.Link(t, alice, 2)
+	sock := n.Connect(t, alice2)
 	var sends statusCounts
 	var ok, tries atomic.Int64
 	var stop atomic.Bool
@@ -92,6 +93,12 @@ func TestSendsRacingErasure(t *testing.T) {
 	testkit.WaitFor(t, "sends after the erasure", func() bool { return tries.Load() >= after+40 || t.Failed() })
 	stop.Store(true)
 	wg.Wait()
+	if status := sock.CloseStatus(); status == -1 {
+		t.Error("the erased account's socket stayed open")
+	}
+	if _, resp, err := n.Dial(alice2); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a socket of the erased account opened: %v", err)
+	}
 	sends.noServerErrors(t, "sends")
 	if found := traces(t, n, alice.AccountID, alice.Number); len(found) > 0 {
 		t.Errorf("the erased account is still in %s (sends: %s)", strings.Join(found, ", "), sends.String())
