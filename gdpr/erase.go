@@ -163,15 +163,57 @@ func (s *Service) finish(ctx context.Context, actor, account, pseudonym string, 
 	return r, nil
 }
 
-// purge runs the store's Purge, and says whether it did all it could.
-// A failure (a reader that held an old snapshot too long) is logged: the
-// rows are deleted, and the next purge takes what this one left.
+// purge runs the store's Purge, starting after the call, and says whether
+// it did all it could. Purges run one at a time: calls that come while one
+// runs share the next one (which covers what each of them deleted), so
+// many erasures at once cost two purges, not one each. A failure (a
+// reader that held an old snapshot too long) is logged: the rows are
+// deleted, and the next purge takes what this one left.
 func (s *Service) purge(ctx context.Context) bool {
-	if err := s.accounts.Purge(ctx); err != nil {
-		s.log.WarnContext(ctx, "erase: purge of the store's files left to the next one", "err", err)
+	s.purgeMu.Lock()
+	if s.purgeNext == nil {
+		s.purgeNext = &purgeRun{done: make(chan struct{})}
+	}
+	r := s.purgeNext
+	r.callers++
+	if !s.purging {
+		s.startPurgeLocked(context.WithoutCancel(ctx))
+	}
+	s.purgeMu.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return false
+	}
+	if r.err != nil {
+		s.log.WarnContext(ctx, "erase: purge of the store's files left to the next one", "err", r.err)
 		return false
 	}
 	return true
+}
+
+// purgeRun is one run of the store's Purge, shared by the calls that
+// wait for it.
+type purgeRun struct {
+	done    chan struct{}
+	callers int   // how many share it (guarded by Service.purgeMu)
+	err     error // set before done closes
+}
+
+// startPurgeLocked starts the pending run; purgeMu is held.
+func (s *Service) startPurgeLocked(ctx context.Context) {
+	r := s.purgeNext
+	s.purgeNext, s.purging = nil, true
+	go func() {
+		r.err = s.accounts.Purge(ctx)
+		close(r.done)
+		s.purgeMu.Lock()
+		defer s.purgeMu.Unlock()
+		s.purging = false
+		if s.purgeNext != nil {
+			s.startPurgeLocked(ctx)
+		}
+	}()
 }
 
 // FinishErasures completes erasures a crash interrupted (or a failure

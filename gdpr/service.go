@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,6 +66,10 @@ type Service struct {
 	hooks    Hooks
 	log      *slog.Logger
 	now      func() time.Time
+
+	purgeMu   sync.Mutex // guards the following fields
+	purging   bool       // a Purge runs
+	purgeNext *purgeRun  // the run to start when it ends, if any asked
 }
 
 // New wires a Service.
