@@ -36,3 +36,24 @@ func maskNumber(number string) string {
 	}
 	return "+***" + number[len(number)-2:]
 }
+
+// NormalizeNumber turns a phone number written for people ("+1 (415)
+// 555-2671", "+44 7911 123456") into the canonical E.164 form CheckNumber
+// accepts, and checks it as CheckNumber does. Only spaces, hyphens, dots,
+// slashes and parentheses are dropped, and only from a number that starts
+// with "+": a national number cannot be placed without its country.
+func NormalizeNumber(number string, testNumbers map[string]string) (string, error) {
+	b := make([]byte, 0, len(number))
+	for i := 0; i < len(number); i++ {
+		switch c := number[i]; c {
+		case ' ', '-', '.', '/', '(', ')':
+		default:
+			b = append(b, c)
+		}
+	}
+	canonical := string(b)
+	if err := CheckNumber(canonical, testNumbers); err != nil {
+		return "", err
+	}
+	return canonical, nil
+}

@@ -70,3 +70,28 @@ func TestParseUser(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeNumber(t *testing.T) {
+	test := map[string]string{"+15550000001": "111111"}
+	tests := []struct{ in, want string }{
+		{"+14155552671", "+14155552671"},
+		{"+1 415 555 2671", "+14155552671"},
+		{"+1 (415) 555-2671", "+14155552671"},
+		{"+44 7911.123/456", "+447911123456"},
+		{"+1 555 000 0001", "+15550000001"}, // a test number
+		{"+1 555 000 0002", ""},
+		{"1 415 555 2671", ""},
+		{"(415) 555-2671", ""},
+		{"+1 415 555 2671 ext 3", ""},
+		{"+1\u00a0415 555 2671", ""}, // no-break space is not a separator we drop
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := NormalizeNumber(tt.in, test)
+			if (err == nil) != (tt.want != "") || got != tt.want {
+				t.Fatalf("NormalizeNumber(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}

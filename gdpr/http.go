@@ -95,15 +95,12 @@ func (s *Service) PublicRoutes(r *httpx.Router, authn httpx.Middleware) {
 // account id) and notes its pseudonym for the call's audit entry.
 func (s *Service) account(r *http.Request) (string, error) {
 	account, err := s.Resolve(r.Context(), r.PathValue("subject"))
-	if errors.Is(err, ErrNotFound) {
-		return "", httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no account with this number or id")
-	}
 	if err != nil {
-		return "", err
+		return "", badOr(err)
 	}
 	p, err := s.store.Pseudonym(r.Context(), account, newPseudonym)
 	if err != nil {
-		return "", err
+		return "", badOr(err)
 	}
 	from(r.Context()).subject = p
 	return account, nil
@@ -128,7 +125,7 @@ func (s *Service) handleAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	e, err := s.accounts.ExportAccount(r.Context(), account)
 	if err != nil {
-		return err
+		return badOr(err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, AccountStatus{ID: account, Subject: from(r.Context()).subject, Created: e.Account.Created,
 		Devices: len(e.Devices), Queued: len(e.Envelopes), Groups: len(e.Groups), Attachments: len(e.Attachments)})
@@ -142,7 +139,7 @@ func (s *Service) handleExport(w http.ResponseWriter, r *http.Request) error {
 	}
 	e, err := s.Export(r.Context(), from(r.Context()).token.ID, account)
 	if err != nil {
-		return err
+		return badOr(err)
 	}
 	writeExport(w, e)
 	return nil
@@ -168,7 +165,7 @@ func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
 	}
 	rc, err := s.Erase(r.Context(), from(r.Context()).token.ID, account)
 	if err != nil {
-		return err
+		return badOr(err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, rc)
 	return nil
@@ -195,7 +192,7 @@ func (s *Service) handleSelfExport(w http.ResponseWriter, r *http.Request) error
 	}
 	e, err := s.Export(r.Context(), "account", account)
 	if err != nil {
-		return err
+		return badOr(err)
 	}
 	writeExport(w, e)
 	return nil
@@ -208,7 +205,7 @@ func (s *Service) handleSelfErase(w http.ResponseWriter, r *http.Request) error 
 	}
 	rc, err := s.Erase(r.Context(), "account", account)
 	if err != nil {
-		return err
+		return badOr(err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, rc)
 	return nil
@@ -324,11 +321,21 @@ func (s *Service) handleWhoami(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// badOr makes an InputError a 400; other errors pass through.
+// badOr makes an InputError a 400 and the erasure errors a 404 or 409;
+// other errors pass through.
 func badOr(err error) error {
 	var ie *InputError
-	if errors.As(err, &ie) {
-		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%s", ie.Msg)
+	switch {
+	case errors.As(err, &ie):
+		code := ie.Code
+		if code == "" {
+			code = api.CodeBadRequest
+		}
+		return httpx.Errorf(http.StatusBadRequest, code, "%s", ie.Msg)
+	case errors.Is(err, ErrNotFound):
+		return httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "no account with this number or id")
+	case errors.Is(err, ErrErasing):
+		return httpx.Errorf(http.StatusConflict, api.CodeErasing, "this account is being erased; try again in a few minutes if it is not gone by then")
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package gdpr
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -26,24 +27,43 @@ func (s *Service) RunRetention(ctx context.Context) {
 }
 
 // Retain erases inactive accounts, removes inactive linked devices and
-// prunes old audit entries, and returns how many of each went. Several
-// nodes may run it at once: each step is safe to repeat.
+// prunes old audit entries, and returns how many of each went; it also
+// finishes erasures left half done, and purges the store's files once
+// after the accounts it erased. Several nodes may run it at once: each
+// step is safe to repeat, and an account another node is erasing is
+// left to it.
 func (s *Service) Retain(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
 	now := s.now()
+	if err := s.FinishErasures(ctx); err != nil {
+		return out, err
+	}
 	if s.cfg.AccountRetention > 0 {
+		erased := false
+		defer func() {
+			if erased {
+				s.purge(ctx)
+			}
+		}()
 		for {
 			accounts, err := s.accounts.InactiveAccounts(ctx, now.Add(-s.cfg.AccountRetention), retentionBatch)
 			if err != nil {
 				return out, err
 			}
+			n := 0
 			for _, a := range accounts {
-				if _, err := s.Erase(ctx, "retention", a); err != nil {
+				_, err := s.erase(ctx, "retention", a, false)
+				switch {
+				case errors.Is(err, ErrNotFound), errors.Is(err, ErrErasing):
+					continue // erased meanwhile, or being erased
+				case err != nil:
 					return out, err
 				}
+				erased = true
 				out["accounts"]++
+				n++
 			}
-			if len(accounts) < retentionBatch {
+			if len(accounts) < retentionBatch || n == 0 {
 				break
 			}
 		}

@@ -12,15 +12,27 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hushmsg/hush/devices"
+	"github.com/hushmsg/hush/internal/api"
 )
 
-// InputError is a request the service refuses as malformed.
-type InputError struct{ Msg string }
+// InputError is a request the service refuses as malformed; Code is its
+// stable error code (api.CodeBadRequest when empty).
+type InputError struct {
+	Code string
+	Msg  string
+}
 
 func (e *InputError) Error() string { return e.Msg }
 
-func inputErrorf(format string, args ...any) error { return &InputError{fmt.Sprintf(format, args...)} }
+func inputErrorf(format string, args ...any) error {
+	return &InputError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // Config holds the compliance settings.
 type Config struct {
@@ -34,6 +46,9 @@ type Config struct {
 	RetentionInterval                                 time.Duration
 	// Clock is the service's time (nil: time.Now); tests move it.
 	Clock func() time.Time
+	// TestNumbers are the operator's test numbers (devices.Config), valid
+	// subjects although no real number is like them.
+	TestNumbers map[string]string
 }
 
 // Defaults: 30 days to answer; inactive accounts erased after a year and
@@ -51,6 +66,10 @@ type Service struct {
 	hooks    Hooks
 	log      *slog.Logger
 	now      func() time.Time
+
+	purgeMu   sync.Mutex // guards the following fields
+	purging   bool       // a Purge runs
+	purgeNext *purgeRun  // the run to start when it ends, if any asked
 }
 
 // New wires a Service.
@@ -205,8 +224,9 @@ func (s *Service) CreateRequest(ctx context.Context, actor, kind, subject string
 	default:
 		return Request{}, inputErrorf("kind must be %s, %s or %s", KindAccess, KindPortability, KindErasure)
 	}
-	if subject == "" || len(subject) > 64 {
-		return Request{}, inputErrorf("subject must be a phone number or an account id")
+	subject, err := s.canonicalSubject(subject)
+	if err != nil {
+		return Request{}, err
 	}
 	if received.IsZero() {
 		received = s.now()
@@ -217,6 +237,24 @@ func (s *Service) CreateRequest(ctx context.Context, actor, kind, subject string
 		return Request{}, err
 	}
 	return r, s.Audit(ctx, actor, "request.create", "", map[string]string{"request": r.ID, "kind": kind})
+}
+
+// canonicalSubject returns a request's subject in the one spelling the
+// store keeps: an account id as a lower-case UUID, a phone number in
+// E.164 (devices.NormalizeNumber: "+1 555 000 0001" is "+15550000001"),
+// so that the erasure of the account finds every request about it.
+func (s *Service) canonicalSubject(subject string) (string, error) {
+	if u, err := uuid.Parse(subject); err == nil && len(subject) == 36 {
+		return u.String(), nil
+	}
+	if len(subject) > 64 {
+		return "", &InputError{Code: api.CodeInvalidNumber, Msg: "subject must be a phone number (E.164, like +14155552671) or an account id"}
+	}
+	n, err := devices.NormalizeNumber(subject, s.cfg.TestNumbers)
+	if err != nil {
+		return "", &InputError{Code: api.CodeInvalidNumber, Msg: "subject must be a phone number (E.164, like +14155552671) or an account id"}
+	}
+	return n, nil
 }
 
 // Requests lists every request.

@@ -9,6 +9,10 @@ import (
 // ErrNotFound is returned for an unknown token, request or account.
 var ErrNotFound = errors.New("not found")
 
+// ErrErasing is returned for an account whose erasure another call is
+// carrying out right now.
+var ErrErasing = errors.New("the account's erasure is under way")
+
 // Roles of admin tokens.
 const (
 	RoleCompliance = "compliance"
@@ -43,7 +47,7 @@ type Entry struct {
 type Request struct {
 	ID       string    `json:"id"`
 	Kind     string    `json:"kind"`    // access, portability, erasure
-	Subject  string    `json:"subject"` // as given: a phone number or an account id
+	Subject  string    `json:"subject"` // an E.164 number or an account id; a pseudonym once the account is erased
 	Received time.Time `json:"received"`
 	Due      time.Time `json:"due"`
 	Status   string    `json:"status"` // open, done, rejected
@@ -83,19 +87,38 @@ type AccountStore interface {
 	// events (the service adds those).
 	ExportAccount(ctx context.Context, account string) (*Export, error)
 	// BeginErasure records that the account's erasure started, with the
-	// pseudonym its audit entries keep (idempotent).
-	BeginErasure(ctx context.Context, account, pseudonym string, now time.Time) error
-	// PendingErasures lists erasures that started and did not finish.
+	// pseudonym its audit entries keep, and blocks the account before
+	// anything is deleted: its devices' credentials stop working, its
+	// provisioning codes go, and from its return on no store call stores
+	// an envelope the account sent (Insert skips those of an account that
+	// is being erased or is gone; every insert that could have missed the
+	// record has committed before BeginErasure returns, so EraseAccount
+	// finds its envelopes). It returns false, changing nothing, while an
+	// erasure of the account that started after staleBefore is recorded
+	// (another call is carrying it out); an older one is taken over.
+	// ErrNotFound: no such account, and no erasure of it recorded.
+	BeginErasure(ctx context.Context, account, pseudonym string, now, staleBefore time.Time) (bool, error)
+	// PendingErasures lists erasures that started and did not finish, by
+	// account, with their pseudonyms.
 	PendingErasures(ctx context.Context) (map[string]string, error)
 	// EraseAccount deletes, in one transaction: the envelopes the account
-	// sent that still wait in others' mailboxes, its registration code,
-	// the account row (devices, keys, envelopes, directory entry, group
-	// memberships, push registrations, pseudonym mapping and provisioning
-	// codes go with it; its attachment records are marked for deletion),
-	// the subject of its data-subject requests (replaced by the
-	// pseudonym) and the erasure record. It returns the rows it deleted
-	// by table; for an account already gone it only ends the record.
-	EraseAccount(ctx context.Context, account, pseudonym string) (map[string]int64, error)
+	// sent that still wait in others' mailboxes, group notices naming it,
+	// its number's pending registration code, the account row (devices,
+	// keys, envelopes, directory entry, group memberships, push
+	// registrations, pseudonym mapping and provisioning codes go with it;
+	// its attachment records are marked for deletion) and the erasure
+	// record; the subjects and notes of data-subject requests are passed
+	// through redact (given the account's number, "" when it has none),
+	// which replaces the account's id and number with its pseudonym. It
+	// returns the rows it changed by table; for an account already gone
+	// it only redacts and ends the record.
+	EraseAccount(ctx context.Context, account string, redact func(number, text string) string) (map[string]int64, error)
+	// Purge makes what erasures deleted unrecoverable from the store's
+	// own files as far as the backend allows (docs/privacy.md): SQLite
+	// checkpoints its write-ahead log into the database file, whose
+	// freed space it zeroes, and truncates the log to nothing;
+	// PostgreSQL vacuums the tables erasure deletes from.
+	Purge(ctx context.Context) error
 
 	// InactiveAccounts lists up to limit accounts with no activity (last
 	// seen, or creation when never seen) before cutoff.

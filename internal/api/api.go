@@ -33,6 +33,7 @@ const (
 	CodeTooManyDevices    = "too_many_devices"    // 409: account has its maximum of devices
 	CodeUploadIncomplete  = "upload_incomplete"   // 409: an attachment's parts are not all uploaded
 	CodeUploadComplete    = "upload_complete"     // 409: the attachment's upload is already complete
+	CodeErasing           = "erasing"             // 409: the account is being erased
 	CodeStaleDevices      = "stale_devices"       // 410: registration id does not match
 	CodePayloadTooLarge   = "payload_too_large"   // 413
 	CodeSizeMismatch      = "size_mismatch"       // 400: uploaded bytes differ from the declared size

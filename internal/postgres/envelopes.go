@@ -45,6 +45,8 @@ const insertSQL = `WITH pos AS (
 		UPDATE devices SET next_seq = next_seq + 1, mailbox_count = mailbox_count + 1, mailbox_bytes = mailbox_bytes + $13
 		WHERE account_id = $1 AND device_id = $2
 			AND ($11 = 0 OR mailbox_count < $11) AND ($12 = 0 OR mailbox_bytes < $12)
+			AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM accounts WHERE account_id = $4::uuid)
+				AND NOT EXISTS (SELECT 1 FROM erasures WHERE account_id = $4::uuid::text))
 		RETURNING next_seq)
 	INSERT INTO envelopes (account_id, device_id, seq, id, source_account, source_device, type, content, server_timestamp, expires, payload)
 	SELECT $1, $2, pos.next_seq, $3, $4, $5, $6, $7, $8, $9, $10 FROM pos
@@ -54,7 +56,8 @@ const insertSQL = `WITH pos AS (
 // of its mailbox from the device row, which stays locked until commit, so
 // positions commit in order. Mailboxes are locked in (account, device)
 // order so that two sends never deadlock. A device removed since the send
-// was checked has no row to update and is skipped. A shared payload is
+// was checked has no row to update and is skipped, and so is an envelope
+// whose sender is gone or being erased (gdpr.AccountStore.BeginErasure). A shared payload is
 // written once (payloads in id order, before any mailbox is locked), then
 // given as many references as envelopes were inserted. An envelope that
 // finds no room under q is looked at again after the others (refuse):

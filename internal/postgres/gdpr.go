@@ -108,13 +108,18 @@ func (s *Store) AuditLog(ctx context.Context, subject string, after int64, limit
 	return out, mapErr(rows.Err())
 }
 
-// Pseudonym implements gdpr.Store.
+// Pseudonym implements gdpr.Store. The insert is an upsert that returns
+// the row whichever call made it: with ON CONFLICT DO NOTHING, a call
+// that lost the race to a concurrent first insert returned no row (the
+// winner's row was not in its statement's snapshot).
 func (s *Store) Pseudonym(ctx context.Context, account string, fresh func() string) (string, error) {
 	var p string
-	err := s.pool.QueryRow(ctx, `WITH ins AS (
-			INSERT INTO audit_subjects (account_id, pseudonym) SELECT account_id, $2 FROM accounts WHERE account_id = $1
-			ON CONFLICT (account_id) DO NOTHING RETURNING pseudonym)
-		SELECT pseudonym FROM ins UNION ALL SELECT pseudonym FROM audit_subjects WHERE account_id = $1 LIMIT 1`, account, fresh()).Scan(&p)
+	err := s.pool.QueryRow(ctx, `SELECT pseudonym FROM audit_subjects WHERE account_id = $1`, account).Scan(&p)
+	if err == nil || !errors.Is(err, pgx.ErrNoRows) {
+		return p, mapErr(err)
+	}
+	err = s.pool.QueryRow(ctx, `INSERT INTO audit_subjects (account_id, pseudonym) SELECT account_id, $2 FROM accounts WHERE account_id = $1
+		ON CONFLICT (account_id) DO UPDATE SET pseudonym = audit_subjects.pseudonym RETURNING pseudonym`, account, fresh()).Scan(&p)
 	return p, notFound(err, gdpr.ErrNotFound)
 }
 
@@ -127,7 +132,12 @@ func (s *Store) CreateRequest(ctx context.Context, r gdpr.Request) error {
 
 // Requests implements gdpr.Store.
 func (s *Store) Requests(ctx context.Context) ([]gdpr.Request, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, kind, subject, received, due, status, closed, note FROM dsr_requests ORDER BY due, id`)
+	return s.requests(ctx, "")
+}
+
+// requests lists the requests that where (a WHERE clause, or "") selects.
+func (s *Store) requests(ctx context.Context, where string, args ...any) ([]gdpr.Request, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, kind, subject, received, due, status, closed, note FROM dsr_requests `+where+` ORDER BY due, id`, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/gdpr"
+	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/testkit"
 )
@@ -80,8 +81,18 @@ func TestAdminAPI(t *testing.T) {
 	equal(t, "create request "+string(body), status, http.StatusCreated)
 	_ = json.Unmarshal(body, &created)
 	equal(t, "overdue", created.Overdue, true)
-	status, _ = adminDo(t, n, officer, "POST", "/admin/v1/requests", gdpr.NewRequest{Kind: gdpr.KindAccess, Subject: "+15550002222"})
+	var fresh gdpr.RequestView
+	status, body = adminDo(t, n, officer, "POST", "/admin/v1/requests", gdpr.NewRequest{Kind: gdpr.KindAccess, Subject: "+1 (555) 000-1222"})
 	equal(t, "create fresh request", status, http.StatusCreated)
+	_ = json.Unmarshal(body, &fresh)
+	equal(t, "subject kept in E.164", fresh.Subject, "+15550001222")
+	for _, bad := range []string{"555 000 1222", "+1 555 000 12", "+15550002222", "somebody"} {
+		status, body = adminDo(t, n, officer, "POST", "/admin/v1/requests", gdpr.NewRequest{Kind: gdpr.KindAccess, Subject: bad})
+		equal(t, "subject "+bad, status, http.StatusBadRequest)
+		var e api.Error
+		_ = json.Unmarshal(body, &e)
+		equal(t, "subject "+bad+" code", e.Code, api.CodeInvalidNumber)
+	}
 	status, body = adminDo(t, n, officer, "POST", "/admin/v1/requests", gdpr.NewRequest{Kind: "gossip", Subject: "x"})
 	equal(t, "bad kind "+string(body), status, http.StatusBadRequest)
 	var list struct{ Requests []gdpr.RequestView }
@@ -104,7 +115,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 	equal(t, "audited request creations", actions["request.create"], 2)
-	equal(t, "audited calls", actions["POST /admin/v1/requests"], 3)
+	equal(t, "audited calls", actions["POST /admin/v1/requests"], 7)
 	var v struct {
 		OK       bool
 		Verified int64

@@ -162,7 +162,23 @@ func TestAuthorizationOtherAccount(t *testing.T) {
 		at("GET /v1/push", own("GET", "/v1/push", nil, http.StatusOK)),
 		at("DELETE /v1/push", own("DELETE", "/v1/push", nil, http.StatusNoContent)),
 		at("GET /v1/push/vapid", public("GET", "/v1/push/vapid", nil, http.StatusOK, "the server's public VAPID key")),
-		at("GET /v1/account/export", own("GET", "/v1/account/export", nil, http.StatusOK)),
+		at("GET /v1/account/export", crossCase{kind: crossOwn, method: "GET", path: "/v1/account/export", status: http.StatusOK,
+			check: func(body []byte) error {
+				// The metadata of what bob sent alice that still waits
+				// names her: bob addressed it. Nothing else may.
+				var e map[string]any
+				if err := json.Unmarshal(body, &e); err != nil {
+					return err
+				}
+				outbound, _ := e["outbound_envelopes"].([]any)
+				for _, o := range outbound {
+					if o.(map[string]any)["recipient_account"] == alice.AccountID {
+						o.(map[string]any)["recipient_account"] = "alice"
+					}
+				}
+				b, _ := json.Marshal(e)
+				return mentionsNoneOfAlice(b)
+			}}),
 		// dave, who never wrote to alice: an erasure deletes what the
 		// erased account sent that is still queued.
 		as(dave, at("DELETE /v1/account", own("DELETE", "/v1/account", nil, http.StatusOK))),

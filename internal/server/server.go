@@ -241,7 +241,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Groups.Routes(n.Router, n.Devices.Middleware)
 	n.Attachments.Routes(n.Router, n.Devices.Middleware)
 	n.Push.Routes(n.Router, n.Devices.Middleware)
-	n.GDPR = gdpr.New(cfg.GDPR, store, log)
+	gcfg := cfg.GDPR
+	gcfg.TestNumbers = cfg.Devices.TestNumbers // valid request subjects
+	n.GDPR = gdpr.New(gcfg, store, log)
 	n.GDPR.SetAccounts(store, gdpr.Hooks{LeaveGroups: n.Groups.Erased, DeleteAttachments: n.Attachments.DeleteOwned, Disconnect: n.Devices.Erased,
 		ExpireDevice: n.Devices.Expire, Retained: func(kind string, c int64) { n.Metrics.Retained.WithLabelValues(kind).Add(float64(c)) }})
 	n.GDPR.PublicRoutes(n.Router, n.Devices.Middleware)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/hushmsg/hush/gdpr"
+	"github.com/hushmsg/hush/internal/httpx"
 )
 
 // ResolveSubject implements gdpr.AccountStore.
@@ -121,17 +123,62 @@ func (s *Store) ExportAccount(ctx context.Context, account string) (*gdpr.Export
 	if err != nil {
 		return nil, err
 	}
-	err = each(ctx, s.r, `SELECT device_id, kind, created, updated FROM push_registrations WHERE account_id = ? ORDER BY device_id`,
+	err = each(ctx, s.r, `SELECT device_id, kind, created, updated, woken FROM push_registrations WHERE account_id = ? ORDER BY device_id`,
 		[]any{account}, func(rows *sql.Rows) error {
 			var p gdpr.ExportPush
-			var c, u int64
-			if err := rows.Scan(&p.Device, &p.Kind, &c, &u); err != nil {
+			var c, u, w int64
+			if err := rows.Scan(&p.Device, &p.Kind, &c, &u, &w); err != nil {
 				return err
 			}
 			p.Created, p.Updated = time.Unix(c, 0).UTC(), time.Unix(u, 0).UTC()
+			if w != 0 {
+				p.LastWoken = time.Unix(w, 0).UTC()
+			}
 			e.Push = append(e.Push, p)
 			return nil
 		})
+	if err != nil {
+		return nil, err
+	}
+	// What it sent that still waits for others (a scan: envelopes are
+	// indexed by mailbox, not by sender).
+	err = each(ctx, s.r, `SELECT e.id, e.account_id, e.device_id, e.source_device, e.type, coalesce(p.group_id, ''),
+			e.server_timestamp, e.expires, length(CASE WHEN e.payload IS NULL THEN e.content ELSE p.content END)
+		FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload
+		WHERE e.source_account = ?1 AND e.account_id <> ?1 ORDER BY e.seq`,
+		[]any{account}, func(rows *sql.Rows) error {
+			var v gdpr.ExportOutbound
+			var id []byte
+			var ts, exp int64
+			if err := rows.Scan(&id, &v.Recipient, &v.Device, &v.SourceDevice, &v.Type, &v.Group, &ts, &exp, &v.Size); err != nil {
+				return err
+			}
+			if u, err := uuid.FromBytes(id); err == nil {
+				v.ID = u.String()
+			}
+			v.ServerTimestamp, v.Expires = time.UnixMilli(ts).UTC(), time.Unix(exp, 0).UTC()
+			e.Outbound = append(e.Outbound, v)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = each(ctx, s.r, `SELECT 'registration', expires, attempts FROM registration_codes WHERE number = ?
+		UNION ALL SELECT 'provisioning', expires, 0 FROM provisioning_codes WHERE account_id = ? ORDER BY 1, 2`,
+		[]any{e.Account.Number, account}, func(rows *sql.Rows) error {
+			var c gdpr.ExportCode
+			var exp int64
+			if err := rows.Scan(&c.Kind, &exp, &c.Attempts); err != nil {
+				return err
+			}
+			c.Expires = time.Unix(exp, 0).UTC()
+			e.Codes = append(e.Codes, c)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	e.Requests, err = s.requests(ctx, `WHERE subject = ? OR subject = ?`, account, e.Account.Number)
 	return e, err
 }
 
@@ -150,11 +197,44 @@ func each(ctx context.Context, db *sql.DB, q string, args []any, fn func(*sql.Ro
 	return mapErr(rows.Err())
 }
 
-// BeginErasure implements gdpr.AccountStore.
-func (s *Store) BeginErasure(ctx context.Context, account, pseudonym string, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO erasures (account_id, pseudonym, started) VALUES (?, ?, ?) ON CONFLICT (account_id) DO NOTHING`,
-		account, pseudonym, now.Unix())
-	return mapErr(err)
+// BeginErasure implements gdpr.AccountStore. The single writer orders it
+// with every insert: one before it committed first (EraseAccount deletes
+// what it stored), one after it sees the record and skips the account's
+// envelopes.
+func (s *Store) BeginErasure(ctx context.Context, account, pseudonym string, now, staleBefore time.Time) (bool, error) {
+	began := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Take over a stale erasure, or start one of an account that
+		// exists; else one is under way, or the account is gone.
+		err := tx.QueryRowContext(ctx, `UPDATE erasures SET started = ? WHERE account_id = ? AND started < ? RETURNING 1`,
+			now.Unix(), account, staleBefore.Unix()).Scan(new(int))
+		if errors.Is(err, sql.ErrNoRows) {
+			err = tx.QueryRowContext(ctx, `INSERT INTO erasures (account_id, pseudonym, started)
+				SELECT account_id, ?, ? FROM accounts WHERE account_id = ? ON CONFLICT (account_id) DO NOTHING RETURNING 1`,
+				pseudonym, now.Unix(), account).Scan(new(int))
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			var pending bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM erasures WHERE account_id = ?)`, account).Scan(&pending); err != nil {
+				return err
+			}
+			if !pending {
+				return gdpr.ErrNotFound
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		began = true
+		// Blocked: no credential verifies, no device can be linked.
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET password_hash = X'' WHERE account_id = ?`, account); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM provisioning_codes WHERE account_id = ?`, account)
+		return err
+	})
+	return began, err
 }
 
 // PendingErasures implements gdpr.AccountStore.
@@ -172,7 +252,7 @@ func (s *Store) PendingErasures(ctx context.Context) (map[string]string, error) 
 }
 
 // EraseAccount implements gdpr.AccountStore.
-func (s *Store) EraseAccount(ctx context.Context, account, pseudonym string) (map[string]int64, error) {
+func (s *Store) EraseAccount(ctx context.Context, account string, redact func(number, text string) string) (map[string]int64, error) {
 	counts := map[string]int64{}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var number string
@@ -195,7 +275,6 @@ func (s *Store) EraseAccount(ctx context.Context, account, pseudonym string) (ma
 			{"sent_envelopes", `DELETE FROM envelopes WHERE source_account = ?`, []any{account}},
 			{"group_notices", `DELETE FROM envelopes WHERE type = 256 AND payload IN (SELECT id FROM payloads WHERE instr(content, ?) > 0)`, []any{account}},
 			{"registration_codes", `DELETE FROM registration_codes WHERE number = ?`, []any{number}},
-			{"dsr_requests_pseudonymized", `UPDATE dsr_requests SET subject = ? WHERE subject IN (?, ?)`, []any{pseudonym, account, number}},
 			{"accounts", `DELETE FROM accounts WHERE account_id = ?`, []any{account}},
 			{"erasures", `DELETE FROM erasures WHERE account_id = ?`, []any{account}},
 		}
@@ -210,9 +289,68 @@ func (s *Store) EraseAccount(ctx context.Context, account, pseudonym string) (ma
 			}
 			counts[st.table] = n
 		}
-		return nil
+		n, err := redactRequests(ctx, tx, func(text string) string { return redact(number, text) })
+		counts["dsr_requests_redacted"] = n
+		return err
 	})
 	return counts, err
+}
+
+// redactRequests rewrites the subject and note of every data-subject
+// request through redact, and returns how many it changed. Requests are
+// few (a compliance team's case list), and a note may spell the number
+// in any way, so each is read rather than matched in SQL.
+func redactRequests(ctx context.Context, tx *sql.Tx, redact func(string) string) (int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, subject, note FROM dsr_requests`)
+	if err != nil {
+		return 0, err
+	}
+	type change struct{ id, subject, note string }
+	var changes []change
+	for rows.Next() {
+		var c change
+		if err := rows.Scan(&c.id, &c.subject, &c.note); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if sub, note := redact(c.subject), redact(c.note); sub != c.subject || note != c.note {
+			changes = append(changes, change{c.id, sub, note})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, c := range changes {
+		if _, err := tx.ExecContext(ctx, `UPDATE dsr_requests SET subject = ?, note = ? WHERE id = ?`, c.subject, c.note, c.id); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(changes)), nil
+}
+
+// Purge implements gdpr.AccountStore: a TRUNCATE checkpoint copies the
+// write-ahead log into the database file (whose freed space secure_delete
+// has zeroed) and cuts the log to nothing. It waits for readers of older
+// snapshots (the writer's busy timeout), a few times over.
+func (s *Store) Purge(ctx context.Context) error {
+	for try := 0; ; try++ {
+		var busy, frames, done int
+		if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
+			return mapErr(err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if try == 2 {
+			return fmt.Errorf("%w: checkpoint: readers held the write-ahead log", httpx.ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 var _ gdpr.AccountStore = (*Store)(nil)

@@ -101,21 +101,16 @@ func (s *Store) AuditLog(ctx context.Context, subject string, after int64, limit
 	return out, mapErr(rows.Err())
 }
 
-// Pseudonym implements gdpr.Store.
+// Pseudonym implements gdpr.Store: read first, then an upsert that
+// returns the row whichever call made it.
 func (s *Store) Pseudonym(ctx context.Context, account string, fresh func() string) (string, error) {
 	var p string
 	err := s.r.QueryRowContext(ctx, `SELECT pseudonym FROM audit_subjects WHERE account_id = ?`, account).Scan(&p)
-	if err == nil {
-		return p, nil
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return p, mapErr(err)
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", mapErr(err)
-	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO audit_subjects (account_id, pseudonym)
-		SELECT account_id, ? FROM accounts WHERE account_id = ? ON CONFLICT (account_id) DO NOTHING`, fresh(), account); err != nil {
-		return "", mapErr(err)
-	}
-	err = s.w.QueryRowContext(ctx, `SELECT pseudonym FROM audit_subjects WHERE account_id = ?`, account).Scan(&p)
+	err = s.w.QueryRowContext(ctx, `INSERT INTO audit_subjects (account_id, pseudonym) SELECT account_id, ? FROM accounts WHERE account_id = ?
+		ON CONFLICT (account_id) DO UPDATE SET pseudonym = audit_subjects.pseudonym RETURNING pseudonym`, fresh(), account).Scan(&p)
 	return p, notFound(err, gdpr.ErrNotFound)
 }
 
@@ -128,25 +123,27 @@ func (s *Store) CreateRequest(ctx context.Context, r gdpr.Request) error {
 
 // Requests implements gdpr.Store.
 func (s *Store) Requests(ctx context.Context) ([]gdpr.Request, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, kind, subject, received, due, status, closed, note FROM dsr_requests ORDER BY due, id`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
+	return s.requests(ctx, "")
+}
+
+// requests lists the requests that where (a WHERE clause, or "") selects.
+func (s *Store) requests(ctx context.Context, where string, args ...any) ([]gdpr.Request, error) {
 	var out []gdpr.Request
-	for rows.Next() {
-		var r gdpr.Request
-		var received, due, closed int64
-		if err := rows.Scan(&r.ID, &r.Kind, &r.Subject, &received, &due, &r.Status, &closed, &r.Note); err != nil {
-			return nil, err
-		}
-		r.Received, r.Due = time.Unix(received, 0).UTC(), time.Unix(due, 0).UTC()
-		if closed != 0 {
-			r.Closed = time.Unix(closed, 0).UTC()
-		}
-		out = append(out, r)
-	}
-	return out, mapErr(rows.Err())
+	err := each(ctx, s.r, `SELECT id, kind, subject, received, due, status, closed, note FROM dsr_requests `+where+` ORDER BY due, id`, args,
+		func(rows *sql.Rows) error {
+			var r gdpr.Request
+			var received, due, closed int64
+			if err := rows.Scan(&r.ID, &r.Kind, &r.Subject, &received, &due, &r.Status, &closed, &r.Note); err != nil {
+				return err
+			}
+			r.Received, r.Due = time.Unix(received, 0).UTC(), time.Unix(due, 0).UTC()
+			if closed != 0 {
+				r.Closed = time.Unix(closed, 0).UTC()
+			}
+			out = append(out, r)
+			return nil
+		})
+	return out, err
 }
 
 // CloseRequest implements gdpr.Store.

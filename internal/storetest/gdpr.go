@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/gdpr"
+	"github.com/hushmsg/hush/internal/api"
 )
 
 func testGDPR(t *testing.T, s Store) {
@@ -40,9 +41,17 @@ func testGDPR(t *testing.T, s Store) {
 	}
 
 	a := register(t, s, 1)
-	r, err := g.CreateRequest(ctx, tok.ID, gdpr.KindErasure, "+15550001234", time.Time{})
+	r, err := g.CreateRequest(ctx, tok.ID, gdpr.KindErasure, "+1 (415) 555-2671", time.Time{})
 	check(t, err)
 	equal(t, "due in 30 days", r.Due.Sub(r.Received), 30*24*time.Hour)
+	equal(t, "subject in E.164", r.Subject, "+14155552671")
+	for _, bad := range []string{"", "4155552671", "+1 555 000 0001", "+1415555267१", "not a number", string(make([]byte, 65))} {
+		_, err := g.CreateRequest(ctx, tok.ID, gdpr.KindErasure, bad, time.Time{})
+		var ie *gdpr.InputError
+		if !errors.As(err, &ie) || ie.Code != api.CodeInvalidNumber {
+			t.Fatalf("subject %q: %v", bad, err)
+		}
+	}
 	check(t, g.CloseRequest(ctx, tok.ID, r.ID, gdpr.StatusDone, "erased"))
 	if err := g.CloseRequest(ctx, tok.ID, r.ID, gdpr.StatusDone, ""); !errors.Is(err, gdpr.ErrNotFound) {
 		t.Fatalf("closed twice: %v", err)

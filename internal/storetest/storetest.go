@@ -34,6 +34,7 @@ type Store interface {
 	push.Store
 	gdpr.Store
 	ratelimit.Store
+	gdpr.AccountStore
 	Stats(ctx context.Context) (map[string]int64, error)
 }
 
@@ -64,6 +65,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RateLimits", testRateLimits},
 		{"MailboxQuota", testMailboxQuota},
 		{"BundlesKeepOneTimeKeys", testBundlesKeepKeys},
+		{"ConcurrentFirstPseudonyms", testConcurrentFirstPseudonyms},
+		{"SendsRacingErasureLeaveNothing", testSendEraseRace},
+		{"ErasureBlocksFirst", testEraseBlocksFirst},
+		{"ErasureRedactsRequests", testEraseRedactsRequests},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
