@@ -17,8 +17,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
@@ -42,6 +40,20 @@ type Config struct {
 	CodePerAddress ratelimit.Limit
 	VerifyPerAddr  ratelimit.Limit
 	DirectoryLimit ratelimit.Limit
+
+	// ReglockInactivity is how long a registration lock holds after the
+	// account's last activity; past it the number may register without
+	// the PIN (as a new account).
+	ReglockInactivity time.Duration
+	// ReglockAttempts bounds the registration lock tokens tried per
+	// account in ReglockWindow.
+	ReglockAttempts int
+	ReglockWindow   time.Duration
+	// SweepInterval is how often expired codes are deleted and replaced
+	// accounts erased.
+	SweepInterval time.Duration
+	// Clock is the service's time (nil: time.Now); tests move it.
+	Clock func() time.Time
 }
 
 // Defaults returns the documented defaults.
@@ -55,6 +67,11 @@ func Defaults() Config {
 		CodePerAddress:  ratelimit.Limit{Burst: 20, Per: time.Hour},
 		VerifyPerAddr:   ratelimit.Limit{Burst: 30, Per: time.Hour},
 		DirectoryLimit:  ratelimit.Limit{Burst: 100, Per: time.Minute},
+
+		ReglockInactivity: 7 * 24 * time.Hour,
+		ReglockAttempts:   10,
+		ReglockWindow:     24 * time.Hour,
+		SweepInterval:     time.Minute,
 	}
 }
 
@@ -66,6 +83,9 @@ type Service struct {
 	bus   bus.Bus
 	log   *slog.Logger
 	now   func() time.Time
+	// retire erases accounts that lost their number (set once, before
+	// serving).
+	retire Retirer
 
 	codeNumber, codeAddr, verifyAddr, directory *ratelimit.Keyed
 
@@ -78,8 +98,11 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, m *metrics.Metrics) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
 	s := &Service{
-		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: time.Now,
+		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: cfg.Clock,
 		codeNumber: ratelimit.New(cfg.CodePerNumber, m.Denied("code_per_number")),
 		codeAddr:   ratelimit.New(cfg.CodePerAddress, m.Denied("code_per_address")),
 		verifyAddr: ratelimit.New(cfg.VerifyPerAddr, m.Denied("verify_per_address")),
@@ -110,31 +133,6 @@ func randomCode() Secret {
 	return Secret(fmt.Sprintf("%06d", n.Int64()))
 }
 
-// RequestCode sends a new code to number (none for a test number).
-func (s *Service) RequestCode(ctx context.Context, number, clientAddr string) (time.Duration, error) {
-	if err := CheckNumber(number, s.cfg.TestNumbers); err != nil {
-		return 0, err
-	}
-	if ok, wait := s.codeAddr.Allow(clientAddr); !ok {
-		return 0, httpx.RateLimited(wait, "code requests from this address")
-	}
-	if ok, wait := s.codeNumber.Allow(number); !ok {
-		return 0, httpx.RateLimited(wait, "code requests for this number")
-	}
-	if _, ok := s.cfg.TestNumbers[number]; ok {
-		return s.cfg.CodeTTL, nil
-	}
-	code := randomCode()
-	rc := RegistrationCode{Hash: hashSecret(number, code.Reveal()), Expires: s.now().Add(s.cfg.CodeTTL)}
-	if err := s.store.PutRegistrationCode(ctx, number, rc); err != nil {
-		return 0, fmt.Errorf("store code: %w", err)
-	}
-	if err := s.sms.SendCode(ctx, number, code); err != nil {
-		return 0, fmt.Errorf("send code to %s: %w", maskNumber(number), err)
-	}
-	return s.cfg.CodeTTL, nil
-}
-
 func checkDeviceKeys(identityKey []byte, d *api.DeviceKeys) error {
 	if d.RegistrationID < 1 || d.RegistrationID > 16380 {
 		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "registration_id must be 1..16380")
@@ -146,68 +144,6 @@ func checkDeviceKeys(identityKey []byte, d *api.DeviceKeys) error {
 		return err
 	}
 	return keys.CheckSigned(identityKey, "pq_last_resort_prekey", &d.PQLastResortPreKey, true)
-}
-
-// Verify checks number's code and registers (or re-registers) its account.
-func (s *Service) Verify(ctx context.Context, v *api.Verify, clientAddr string) (*api.Credentials, error) {
-	if err := CheckNumber(v.Number, s.cfg.TestNumbers); err != nil {
-		return nil, err
-	}
-	if ok, wait := s.verifyAddr.Allow(clientAddr); !ok {
-		return nil, httpx.RateLimited(wait, "verification attempts from this address")
-	}
-	if err := keys.CheckECKey("identity_key", v.IdentityKey); err != nil {
-		return nil, err
-	}
-	if err := checkDeviceKeys(v.IdentityKey, &v.DeviceKeys); err != nil {
-		return nil, err
-	}
-	if err := s.checkCode(ctx, v.Number, v.Code); err != nil {
-		return nil, err
-	}
-	password := randomToken()
-	dev := s.newDevice(password, &v.DeviceKeys)
-	account, err := s.store.Register(ctx, v.Number, uuid.NewString(), v.IdentityKey, dev)
-	if err != nil {
-		return nil, fmt.Errorf("register: %w", err)
-	}
-	// A re-registration removed every old device: close their sockets.
-	// The new primary has none yet.
-	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Removed, Account: account}); err != nil {
-		s.log.WarnContext(ctx, "publish removal", "err", err)
-	}
-	s.devicesChanged(ctx, account)
-	s.log.InfoContext(ctx, "account registered", "account", account)
-	return &api.Credentials{AccountID: account, DeviceID: auth.PrimaryDeviceID, Password: password.Reveal()}, nil
-}
-
-func (s *Service) checkCode(ctx context.Context, number, code string) error {
-	if fixed, ok := s.cfg.TestNumbers[number]; ok {
-		if subtle.ConstantTimeCompare([]byte(fixed), []byte(code)) != 1 {
-			return errInvalidCode
-		}
-		return nil
-	}
-	rc, err := s.store.RegistrationCode(ctx, number)
-	if errors.Is(err, ErrNotFound) {
-		return errInvalidCode
-	}
-	if err != nil {
-		return fmt.Errorf("load code: %w", err)
-	}
-	switch {
-	case rc.Attempts >= s.cfg.CodeAttempts:
-		return errTooManyTries
-	case s.now().After(rc.Expires):
-		return errInvalidCode
-	}
-	if subtle.ConstantTimeCompare(rc.Hash, hashSecret(number, code)) != 1 {
-		if err := s.store.CountCodeAttempt(ctx, number); err != nil {
-			return fmt.Errorf("count code attempt: %w", err)
-		}
-		return errInvalidCode
-	}
-	return nil
 }
 
 func (s *Service) newDevice(password Secret, k *api.DeviceKeys) NewDevice {
