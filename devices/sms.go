@@ -92,6 +92,12 @@ func SMSDefaults() SMSConfig {
 	}
 }
 
+// Validate reports what is wrong with cfg, as NewSMSSender would.
+func (cfg SMSConfig) Validate() error {
+	_, _, err := NewSMSSender(cfg, slog.New(slog.DiscardHandler), nil)
+	return err
+}
+
 // NewSMSSender builds the sender cfg names, and a description of it for
 // the log that holds no secret. sent counts messages by sender and
 // outcome (sent, retried, rejected, failed).

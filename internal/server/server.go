@@ -155,6 +155,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Attachments.Validate(); err != nil {
 		return nil, err
 	}
+	var err error
+	if cfg.SMS, err = smsConfig(cfg); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}

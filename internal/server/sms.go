@@ -9,11 +9,11 @@ import (
 	"github.com/hushmsg/hush/gdpr"
 )
 
-// smsSender builds the SMS sender cfg.SMS names. The development outbox
-// is for the embedded profile only: with --db or --nats codes must leave
-// the machine, so an unset --sms is an error there (or "none" when the
-// server has test numbers, which need no SMS).
-func (n *Node) smsSender(cfg Config) (devices.SMSSender, error) {
+// smsConfig settles which SMS sender cfg asks for. The development
+// outbox is for the embedded profile only: with --db or --nats codes must
+// leave the machine, so an unset --sms is an error there (or "none" when
+// the server has test numbers, which need no SMS).
+func smsConfig(cfg Config) (devices.SMSConfig, error) {
 	sc := cfg.SMS
 	production := cfg.DB != "" || cfg.NATS != ""
 	switch {
@@ -22,16 +22,22 @@ func (n *Node) smsSender(cfg Config) (devices.SMSSender, error) {
 	case sc.Kind == "" && len(cfg.Devices.TestNumbers) > 0:
 		sc.Kind = devices.SMSNone
 	case sc.Kind == "":
-		return nil, errors.New("--sms: with --db or --nats choose an SMS gateway: --sms webhook or --sms twilio (or --sms none to register only --test-numbers); see docs/operations.md")
+		return sc, errors.New("--sms: with --db or --nats choose an SMS gateway: --sms webhook or --sms twilio (or --sms none to register only --test-numbers); see docs/operations.md")
 	case sc.Kind == devices.SMSDev && production:
-		return nil, errors.New("--sms dev writes codes to a file on one node: it is for the embedded profile only, not with --db or --nats; use --sms webhook or --sms twilio")
+		return sc, errors.New("--sms dev writes codes to a file on one node: it is for the embedded profile only, not with --db or --nats; use --sms webhook or --sms twilio")
 	}
 	sc.OutboxPath = filepath.Join(cfg.DataDir, OutboxFile)
-	sender, desc, err := devices.NewSMSSender(sc, n.log, n.Metrics.SMS)
+	return sc, sc.Validate()
+}
+
+// smsSender builds the sender cfg.SMS names (settled by smsConfig) and
+// says in the log which it is.
+func (n *Node) smsSender(cfg Config) (devices.SMSSender, error) {
+	sender, desc, err := devices.NewSMSSender(cfg.SMS, n.log, n.Metrics.SMS)
 	if err != nil {
 		return nil, err
 	}
-	if sc.Kind == devices.SMSDev {
+	if cfg.SMS.Kind == devices.SMSDev {
 		n.log.Warn("SMS sender: " + desc)
 	} else {
 		n.log.Info("SMS sender: " + desc)
