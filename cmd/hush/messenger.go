@@ -82,6 +82,11 @@ func (m *messenger) resolve(ctx context.Context, to string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("look up %s: %w", to, err)
 		}
+		// A number registered again without its registration lock is a
+		// new account, with a new identity key.
+		if known, err := m.st.ContactAccount(ctx, to); err == nil && known != "" && known != d.AccountID {
+			fmt.Fprintf(m.warn, "hush: %s was registered again: it is a new account and its identity changed; compare the new safety number (hush safety-number %s)\n", to, to)
+		}
 		if err := m.st.SaveContact(ctx, to, d.AccountID); err != nil {
 			return "", err
 		}
