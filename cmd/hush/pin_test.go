@@ -11,7 +11,7 @@ import (
 // TestRegistrationLockCLI: "hush pin set" locks the number; registering
 // it again asks for the PIN (never echoed) and keeps the account with the
 // right one; after "hush pin clear" the number registers as a new account
-// and a contact is told its identity changed.
+// and a contact is told its identity changed, with the new safety number.
 func TestRegistrationLockCLI(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -43,7 +43,7 @@ func TestRegistrationLockCLI(t *testing.T) {
 		t.Fatal("the number kept its account without the lock")
 	}
 	r = c.run("bob", "send", "+15550000001", "who is this?")
-	assert(t, strings.Contains(r.stderr, "registered again") && strings.Contains(r.stderr, "identity"), "no identity-change warning: %q", r.stderr)
+	assert(t, strings.Contains(r.stderr, "identity key of +15550000001 changed; safety number is now"), "no identity-change warning: %q", r.stderr)
 }
 
 func whoami(t *testing.T, c *cli, dev string) string {
