@@ -12,6 +12,22 @@ import (
 var (
 	ErrNotFound       = errors.New("not found")
 	ErrTooManyDevices = errors.New("too many devices")
+	// ErrTooManyAttempts: a code or a registration lock was tried as
+	// often as it may be.
+	ErrTooManyAttempts = errors.New("too many attempts")
+	// ErrRegistrationLocked: the number's account is protected by its
+	// registration lock.
+	ErrRegistrationLocked = errors.New("registration locked")
+)
+
+// SMS errors.
+var (
+	// ErrSMSRejected: the gateway refused the message (a 4xx answer); it
+	// is not retried.
+	ErrSMSRejected = errors.New("sms gateway rejected the message")
+	// ErrSMSUnavailable: the gateway could not be reached or kept
+	// failing (network errors, 5xx, 429) after the retries.
+	ErrSMSUnavailable = errors.New("sms gateway unavailable")
 )
 
 var (
@@ -21,4 +37,5 @@ var (
 	errNotFound       = httpx.Errorf(http.StatusNotFound, api.CodeNotFound, "not found")
 	errPrimaryOnly    = httpx.Errorf(http.StatusForbidden, api.CodeForbidden, "only the primary device may do this")
 	errTooManyDevices = httpx.Errorf(http.StatusConflict, api.CodeTooManyDevices, "the account has its maximum number of devices")
+	errNoSMS          = httpx.Errorf(http.StatusForbidden, api.CodeRegistrationClosed, "this server sends no SMS: only its test numbers can register")
 )

@@ -21,6 +21,8 @@ func (s *Service) Routes(r *httpx.Router) {
 	r.Handle("GET /v1/devices", s.handleList, authn)
 	r.Handle("DELETE /v1/devices/{device_id}", s.handleRemove, authn)
 	r.Handle("GET /v1/directory/{number}", s.handleLookup, authn)
+	r.Handle("PUT /v1/account/registration-lock", s.handleSetRegistrationLock, authn)
+	r.Handle("DELETE /v1/account/registration-lock", s.handleDeleteRegistrationLock, authn)
 	r.Handle("GET /v1/account/privacy", s.Presence.handleGetPrivacy, authn)
 	r.Handle("PUT /v1/account/privacy", s.Presence.handlePutPrivacy, authn)
 	r.Handle("GET /v1/accounts/{id}/last_seen", s.Presence.handleLastSeen, authn)
@@ -140,5 +142,27 @@ func (s *Service) handleLookup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, api.Directory{AccountID: id})
+	return nil
+}
+
+func (s *Service) handleSetRegistrationLock(w http.ResponseWriter, r *http.Request) error {
+	dev, _ := auth.From(r.Context())
+	var req api.SetRegistrationLock
+	if err := httpx.DecodeJSON(w, r, httpx.DefaultBodyLimit, &req); err != nil {
+		return err
+	}
+	if err := s.SetRegistrationLock(r.Context(), dev, &req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Service) handleDeleteRegistrationLock(w http.ResponseWriter, r *http.Request) error {
+	dev, _ := auth.From(r.Context())
+	if err := s.DeleteRegistrationLock(r.Context(), dev); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -18,8 +18,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/auth"
 	"github.com/hushmsg/hush/internal/bus"
@@ -54,6 +52,20 @@ type Config struct {
 	// SMS budgets: codes sent per country calling code and in all.
 	SMSPrefixHour, SMSPrefixDay ratelimit.Limit
 	SMSHour, SMSDay             ratelimit.Limit
+
+	// ReglockInactivity is how long a registration lock holds after the
+	// account's last activity; past it the number may register without
+	// the PIN (as a new account).
+	ReglockInactivity time.Duration
+	// ReglockAttempts bounds the registration lock tokens tried per
+	// account in ReglockWindow.
+	ReglockAttempts int
+	ReglockWindow   time.Duration
+	// SweepInterval is how often expired codes are deleted and replaced
+	// accounts erased.
+	SweepInterval time.Duration
+	// Clock is the service's time (nil: time.Now); tests move it.
+	Clock func() time.Time
 }
 
 // Defaults returns the documented defaults.
@@ -76,6 +88,11 @@ func Defaults() Config {
 		ProvisioningSocketTTL:  3 * time.Minute,
 		MaxProvisioningPerAddr: 10,
 		MaxProvisioningSockets: 1000,
+
+		ReglockInactivity: 7 * 24 * time.Hour,
+		ReglockAttempts:   10,
+		ReglockWindow:     24 * time.Hour,
+		SweepInterval:     time.Minute,
 	}
 }
 
@@ -87,6 +104,9 @@ type Service struct {
 	bus   bus.Bus
 	log   *slog.Logger
 	now   func() time.Time
+	// retire erases accounts that lost their number (set once, before
+	// serving).
+	retire Retirer
 
 	limits limits
 
@@ -103,8 +123,11 @@ type Service struct {
 
 // New returns a Service whose limits are shared through rl.
 func New(cfg Config, store Store, sms SMSSender, b bus.Bus, log *slog.Logger, rl *ratelimit.Buckets) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
 	s := &Service{
-		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: time.Now,
+		cfg: cfg, store: store, sms: sms, bus: b, log: log, now: cfg.Clock,
 		limits:   newLimits(cfg, rl),
 		waiting:  make(map[string]chan []byte),
 		Presence: newPresence(store, b, log),
@@ -146,34 +169,6 @@ func randomCode() Secret {
 	return Secret(fmt.Sprintf("%06d", n.Int64()))
 }
 
-// RequestCode sends a new code to number (none for a test number).
-func (s *Service) RequestCode(ctx context.Context, number, clientAddr string) (time.Duration, error) {
-	if err := CheckNumber(number, s.cfg.TestNumbers); err != nil {
-		return 0, err
-	}
-	if err := take(ctx, s.limits.codeAddr, clientAddr, "code requests from this address"); err != nil {
-		return 0, err
-	}
-	if err := take(ctx, s.limits.codeNumber, number, "code requests for this number"); err != nil {
-		return 0, err
-	}
-	if _, ok := s.cfg.TestNumbers[number]; ok {
-		return s.cfg.CodeTTL, nil
-	}
-	if err := s.limits.smsBudget(ctx, number); err != nil {
-		return 0, err
-	}
-	code := randomCode()
-	rc := RegistrationCode{Hash: hashSecret(number, code.Reveal()), Expires: s.now().Add(s.cfg.CodeTTL)}
-	if err := s.store.PutRegistrationCode(ctx, number, rc); err != nil {
-		return 0, fmt.Errorf("store code: %w", err)
-	}
-	if err := s.sms.SendCode(ctx, number, code); err != nil {
-		return 0, fmt.Errorf("send code to %s: %w", maskNumber(number), err)
-	}
-	return s.cfg.CodeTTL, nil
-}
-
 func checkDeviceKeys(identityKey []byte, d *api.DeviceKeys) error {
 	if d.RegistrationID < 1 || d.RegistrationID > 16380 {
 		return httpx.Errorf(http.StatusBadRequest, api.CodeBadRequest, "registration_id must be 1..16380")
@@ -185,68 +180,6 @@ func checkDeviceKeys(identityKey []byte, d *api.DeviceKeys) error {
 		return err
 	}
 	return keys.CheckSigned(identityKey, "pq_last_resort_prekey", &d.PQLastResortPreKey, true)
-}
-
-// Verify checks number's code and registers (or re-registers) its account.
-func (s *Service) Verify(ctx context.Context, v *api.Verify, clientAddr string) (*api.Credentials, error) {
-	if err := CheckNumber(v.Number, s.cfg.TestNumbers); err != nil {
-		return nil, err
-	}
-	if err := take(ctx, s.limits.verifyAddr, clientAddr, "verification attempts from this address"); err != nil {
-		return nil, err
-	}
-	if err := keys.CheckECKey("identity_key", v.IdentityKey); err != nil {
-		return nil, err
-	}
-	if err := checkDeviceKeys(v.IdentityKey, &v.DeviceKeys); err != nil {
-		return nil, err
-	}
-	if err := s.checkCode(ctx, v.Number, v.Code); err != nil {
-		return nil, err
-	}
-	password := randomToken()
-	dev := s.newDevice(password, &v.DeviceKeys)
-	account, err := s.store.Register(ctx, v.Number, uuid.NewString(), v.IdentityKey, dev)
-	if err != nil {
-		return nil, fmt.Errorf("register: %w", err)
-	}
-	// A re-registration removed every old device: close their sockets.
-	// The new primary has none yet.
-	if err := s.bus.Publish(ctx, bus.Event{Kind: bus.Removed, Account: account}); err != nil {
-		s.log.WarnContext(ctx, "publish removal", "err", err)
-	}
-	s.devicesChanged(ctx, account)
-	s.log.InfoContext(ctx, "account registered", "account", account)
-	return &api.Credentials{AccountID: account, DeviceID: auth.PrimaryDeviceID, Password: password.Reveal()}, nil
-}
-
-func (s *Service) checkCode(ctx context.Context, number, code string) error {
-	if fixed, ok := s.cfg.TestNumbers[number]; ok {
-		if subtle.ConstantTimeCompare([]byte(fixed), []byte(code)) != 1 {
-			return errInvalidCode
-		}
-		return nil
-	}
-	rc, err := s.store.RegistrationCode(ctx, number)
-	if errors.Is(err, ErrNotFound) {
-		return errInvalidCode
-	}
-	if err != nil {
-		return fmt.Errorf("load code: %w", err)
-	}
-	switch {
-	case rc.Attempts >= s.cfg.CodeAttempts:
-		return errTooManyTries
-	case s.now().After(rc.Expires):
-		return errInvalidCode
-	}
-	if subtle.ConstantTimeCompare(rc.Hash, hashSecret(number, code)) != 1 {
-		if err := s.store.CountCodeAttempt(ctx, number); err != nil {
-			return fmt.Errorf("count code attempt: %w", err)
-		}
-		return errInvalidCode
-	}
-	return nil
 }
 
 func (s *Service) newDevice(password Secret, k *api.DeviceKeys) NewDevice {

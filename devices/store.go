@@ -10,18 +10,47 @@ import (
 // Store keeps accounts, devices and pending codes. Implementations:
 // internal/sqlite (and the PostgreSQL one).
 type Store interface {
-	// PutRegistrationCode sets number's pending code, replacing any.
+	// PutRegistrationCode sets number's pending code, replacing any (and
+	// its count of tries).
 	PutRegistrationCode(ctx context.Context, number string, c RegistrationCode) error
 	// RegistrationCode returns number's pending code or ErrNotFound.
 	RegistrationCode(ctx context.Context, number string) (RegistrationCode, error)
-	// CountCodeAttempt adds one to the pending code's attempts.
-	CountCodeAttempt(ctx context.Context, number string) error
-	// Register creates the account of number with primary device 1 and
-	// deletes the pending code, in one transaction. If number already has
-	// an account, that account keeps its id but loses every device, key
-	// and envelope and takes the new identity key. It returns the account
-	// id (newID when the account is new).
-	Register(ctx context.Context, number, newID string, identityKey []byte, primary NewDevice) (accountID string, err error)
+	// TakeCodeAttempt counts one try of number's pending code and returns
+	// the code, in one statement: of any number of concurrent calls at
+	// most max ever get the code. It returns ErrNotFound when there is no
+	// code or it expired before now, and ErrTooManyAttempts when max
+	// tries were taken already.
+	TakeCodeAttempt(ctx context.Context, number string, now time.Time, max int) (RegistrationCode, error)
+	// DeleteExpiredRegistrationCodes deletes the codes that expired
+	// before now and returns how many.
+	DeleteExpiredRegistrationCodes(ctx context.Context, now time.Time) (int64, error)
+	// Register registers r.Number in one transaction (see Registration)
+	// and deletes its pending code. It returns ErrNotFound when r.CodeHash
+	// is set and that code is no longer pending (another verification
+	// used it), and ErrRegistrationLocked when the number's account has
+	// a registration lock and was active at or after r.LockedSince but
+	// r.Keep does not name it.
+	Register(ctx context.Context, r Registration) (Registered, error)
+	// NumberHolder returns the account registered for number, with its
+	// last activity and its registration lock, or ErrNotFound.
+	NumberHolder(ctx context.Context, number string) (Holder, error)
+	// SetRegistrationLock sets (or replaces) an account's registration
+	// lock, with no failed tries counted.
+	SetRegistrationLock(ctx context.Context, accountID string, l RegistrationLock) error
+	// DeleteRegistrationLock removes an account's registration lock, if
+	// any.
+	DeleteRegistrationLock(ctx context.Context, accountID string) error
+	// TakeLockAttempt counts one try of an account's registration lock
+	// and returns the lock, in one statement. Tries are counted in a
+	// window that starts with the first try after the last window ended
+	// (per long); within one window at most max calls get the lock, the
+	// rest get ErrTooManyAttempts. No lock is ErrNotFound.
+	TakeLockAttempt(ctx context.Context, accountID string, now time.Time, per time.Duration, max int) (RegistrationLock, error)
+	// ResetLockAttempts forgets the tries counted against a lock.
+	ResetLockAttempts(ctx context.Context, accountID string) error
+	// ReplacedAccounts lists up to limit accounts that lost their number
+	// to a new registration and still wait to be erased.
+	ReplacedAccounts(ctx context.Context, limit int) ([]string, error)
 	// IdentityKey returns the account's identity key or ErrNotFound.
 	IdentityKey(ctx context.Context, accountID string) ([]byte, error)
 	// AccountByNumber returns the id of number's account or ErrNotFound.
@@ -61,6 +90,57 @@ type RegistrationCode struct {
 	Hash     []byte
 	Expires  time.Time
 	Attempts int
+}
+
+// Registration is what registering a number does, in one transaction.
+//
+// The number's code (CodeHash, when set) is taken. If the number has no
+// account, account NewID is created with primary device 1. If its account
+// is Keep (its holder proved the registration lock), that account keeps
+// its id, groups and settings but loses every device, key and envelope
+// and takes the new identity key. Otherwise the number's account is
+// replaced: it loses the number and every device at once (so its
+// credentials and keys are gone) and waits in ReplacedAccounts to be
+// erased, and the number gets the new account NewID. An account with a
+// registration lock that was active at or after LockedSince is never
+// replaced (ErrRegistrationLocked).
+type Registration struct {
+	Number      string
+	CodeHash    []byte
+	NewID       string
+	IdentityKey []byte
+	Primary     NewDevice
+	Keep        string
+	LockedSince time.Time
+}
+
+// Registered is the outcome of a registration: the number's account, and
+// the account it replaced ("" none).
+type Registered struct {
+	AccountID string
+	Replaced  string
+}
+
+// Holder is the account a number is registered to.
+type Holder struct {
+	AccountID string
+	// LastActive is the account's last activity (its creation when it
+	// was never seen), to the minute.
+	LastActive time.Time
+	// Lock is the account's registration lock, nil when it has none.
+	Lock *RegistrationLock
+}
+
+// RegistrationLock is an account's registration lock as stored: a hash of
+// the client's token and the salt the client derived it with, never the
+// PIN or the token.
+type RegistrationLock struct {
+	TokenHash []byte
+	Salt      []byte
+	Created   time.Time
+	// Failures counts the tries in the window started at FailuresSince.
+	Failures      int
+	FailuresSince time.Time
 }
 
 // NewDevice is what a device brings when it is created.

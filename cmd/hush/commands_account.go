@@ -24,6 +24,7 @@ func cmdRegister(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("register")
 	code := fs.String("code", "", "verification code (without it, one is requested)")
 	name := fs.String("name", "", "a name for this device")
+	pin := fs.String("pin", "", "the account's PIN, if the number has a registration lock (scripts; prefer HUSH_PIN, or the prompt)")
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -56,12 +57,16 @@ func cmdRegister(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	creds, err := cl.Verify(ctx, &api.Verify{
-		Number: number, Code: *code, IdentityKey: ident.PublicKey().Serialize(), DeviceKeys: dk.api(*name),
-	})
+	verify := &api.Verify{Number: number, Code: *code, IdentityKey: ident.PublicKey().Serialize(), DeviceKeys: dk.api(*name)}
+	creds, err := cl.Verify(ctx, verify)
+	if locked := client.RegistrationLocked(err); locked != nil {
+		creds, err = unlock(ctx, a, cl, verify, locked, *pin)
+	}
 	switch {
 	case client.IsCode(err, api.CodeInvalidCode):
 		return fmt.Errorf("register %s: wrong or expired code", number)
+	case client.IsCode(err, api.CodeTooManyAttempts):
+		return fmt.Errorf("register %s: tried too often: %w", number, err)
 	case err != nil:
 		return fmt.Errorf("register %s: %w", number, err)
 	}

@@ -72,6 +72,7 @@ var commands = map[string]command{
 	"push":           {run: cmdPush},
 	"export":         {run: cmdExport},
 	"delete-account": {run: cmdDeleteAccount},
+	"pin":            {run: cmdPin},
 }
 
 type command struct {

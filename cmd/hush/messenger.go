@@ -82,6 +82,9 @@ func (m *messenger) resolve(ctx context.Context, to string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("look up %s: %w", to, err)
 		}
+		if err := m.carryIdentity(ctx, to, d.AccountID); err != nil {
+			return "", err
+		}
 		if err := m.st.SaveContact(ctx, to, d.AccountID); err != nil {
 			return "", err
 		}
@@ -92,6 +95,26 @@ func (m *messenger) resolve(ctx context.Context, to string) (string, error) {
 		return "", usageErrorf("%q is neither a phone number (+15551234567) nor an account id", to)
 	}
 	return u.String(), nil
+}
+
+// carryIdentity lets the identity key trusted for number's old account
+// stand for its new one: a number registered again without its
+// registration lock is a new account, and its new identity key is then
+// announced as a change (checkIdentityLocked) instead of being trusted on
+// first use.
+func (m *messenger) carryIdentity(ctx context.Context, number, account string) error {
+	old, err := m.st.ContactAccount(ctx, number)
+	if err != nil || old == "" || old == account {
+		return err
+	}
+	if known, err := m.st.Identity(ctx, account); err != nil || known != nil {
+		return err
+	}
+	key, err := m.st.Identity(ctx, old)
+	if err != nil || key == nil {
+		return err
+	}
+	return m.st.SetIdentity(ctx, account, key)
 }
 
 // isE164 checks the shape of an E.164 number; the server checks the rest.

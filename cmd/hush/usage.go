@@ -11,10 +11,19 @@ encrypted messenger.
 Usage: hush [global flags] COMMAND [arguments]
 
 Commands:
-  register PHONE [--code CODE] [--name NAME]
+  register PHONE [--code CODE] [--name NAME] [--pin PIN]
         register PHONE (E.164, e.g. +15551234567) with this home as its
         primary device. Without --code a code is requested: it is read from
         the terminal, or hush exits with status 3 ("run again with --code").
+        If the number's account has a registration lock, its PIN is asked
+        for (without echo), or taken from --pin or HUSH_PIN; the account is
+        then kept. Without a lock, a number registered before becomes a new
+        account: the old one, its groups and data are gone.
+  pin set [--pin PIN] | pin clear
+        on the primary device: set (or remove) the registration lock. While
+        set, registering this number again needs the PIN, until the account
+        has been inactive for 7 days. The PIN (at least 4 characters) never
+        leaves the device: a token derived from it with Argon2id is sent.
   link [--name NAME] [--timeout 10m]
         make this home a new device of an existing account: prints a link
         code (hush-link:...) and waits for the primary to approve it.

@@ -1,6 +1,7 @@
 // Command hushd is the Hush server. With no flags it runs the embedded
 // profile: SQLite in ./hush-data, the in-process bus, and codes written to
-// a development outbox file. Every flag has a HUSH_* environment
+// a development outbox file; with --db or --nats an SMS gateway (--sms)
+// is required. Every flag has a HUSH_* environment
 // equivalent; a flag on the command line wins.
 package main
 
@@ -17,8 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hushmsg/hush/internal/clientaddr"
+	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/push"
 )
@@ -52,6 +55,7 @@ func run(ctx context.Context, args []string) error {
 	logFormat := "text"
 	var testNumbers string
 	bindConfig(fs, &cfg, &logFormat, &testNumbers)
+	bindRegistration(fs, &cfg)
 	pf := bindProviders(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -204,6 +208,36 @@ func bindConfig(fs *flag.FlagSet, cfg *server.Config, logFormat, testNumbers *st
 	fs.DurationVar(&cfg.Push.MaxBackoff, "push-max-backoff", cfg.Push.MaxBackoff, "longest wait before retrying a push, a service's Retry-After included")
 	fs.DurationVar(&cfg.Envelope.PingInterval, "ws-ping", cfg.Envelope.PingInterval, "WebSocket keepalive interval; a peer silent for two is dropped")
 	fs.DurationVar(&cfg.Envelope.MessageTimeout, "ws-message-timeout", cfg.Envelope.MessageTimeout, "how long a client's WebSocket message may take once its first frame has come (then closed with 4004)")
+}
+
+// bindRegistration binds the SMS gateway and registration lock flags.
+func bindRegistration(fs *flag.FlagSet, cfg *server.Config) {
+	sc := &cfg.SMS
+	fs.StringVar(&sc.Kind, "sms", "", "how registration codes are sent: webhook, twilio, dev (a file; embedded profile only) or none (test numbers only); empty: dev without --db and --nats, else required")
+	fs.StringVar(&sc.Webhook.URL, "sms-webhook-url", "", "with --sms webhook: URL that gets a signed JSON POST per code (https)")
+	fs.Func("sms-webhook-secret", "with --sms webhook: HMAC-SHA256 key of the Hush-Signature header, at least 32 characters (prefer the environment)", func(v string) error {
+		sc.Webhook.Secret = devices.Secret(v)
+		return nil
+	})
+	fs.StringVar(&sc.Twilio.AccountSID, "twilio-account-sid", "", "with --sms twilio: account SID (AC...)")
+	fs.Func("twilio-auth-token", "with --sms twilio: auth token (prefer the environment)", func(v string) error {
+		sc.Twilio.AuthToken = devices.Secret(v)
+		return nil
+	})
+	fs.StringVar(&sc.Twilio.From, "twilio-from", "", "with --sms twilio: sending number (E.164) or sender id")
+	fs.StringVar(&sc.Twilio.MessagingServiceSID, "twilio-messaging-service-sid", "", "with --sms twilio: Messaging Service SID (MG...) instead of --twilio-from")
+	fs.StringVar(&sc.Twilio.BaseURL, "twilio-base-url", sc.Twilio.BaseURL, "Twilio API base URL (a regional edge)")
+	fs.DurationVar(&sc.Timeout, "sms-timeout", sc.Timeout, "how long one request to the SMS gateway may take")
+	fs.IntVar(&sc.Attempts, "sms-attempts", sc.Attempts, "requests per code to the SMS gateway, the first included (retried on network errors, 429 and 5xx)")
+	fs.Func("reglock-days", "days a registration lock holds after the account's last activity (default 7)", func(v string) error {
+		d, err := strconv.Atoi(v)
+		if err != nil || d < 1 || d > 3650 {
+			return errors.New("must be a number of days from 1 to 3650")
+		}
+		cfg.Devices.ReglockInactivity = time.Duration(d) * 24 * time.Hour
+		return nil
+	})
+	fs.IntVar(&cfg.Devices.ReglockAttempts, "reglock-attempts", cfg.Devices.ReglockAttempts, "registration lock tokens tried per account per day")
 }
 
 // providerFlags are the push services' settings as flags.

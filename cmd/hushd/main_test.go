@@ -19,6 +19,7 @@ func TestREADMEListsEveryFlag(t *testing.T) {
 	fs := flag.NewFlagSet("hushd", flag.ContinueOnError)
 	var lf, tn string
 	bindConfig(fs, &cfg, &lf, &tn)
+	bindRegistration(fs, &cfg)
 	bindProviders(fs)
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "HUSH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

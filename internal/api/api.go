@@ -15,6 +15,22 @@ type Error struct {
 	MissingParts []int `json:"missing_parts,omitempty"`
 	// RetryAfter is set with CodeRateLimited, in seconds.
 	RetryAfter int `json:"retry_after,omitempty"`
+	// RegistrationLock is set with CodeRegistrationLocked (423).
+	RegistrationLock *RegistrationLocked `json:"registration_lock,omitempty"`
+}
+
+// RegistrationLocked tells a client whose code was right that the
+// number's account has a registration lock: what it needs to derive the
+// token from the PIN, and how long the lock holds without activity.
+type RegistrationLocked struct {
+	// Salt is the salt the account's client derived its token with.
+	Salt []byte `json:"salt"`
+	// TimeRemaining is the seconds until the lock lapses if the account
+	// stays inactive.
+	TimeRemaining int64 `json:"time_remaining"`
+	// AttemptsRemaining is how many more tokens may be tried before the
+	// window of tries ends.
+	AttemptsRemaining int `json:"attempts_remaining"`
 }
 
 // Stable error codes.
@@ -46,9 +62,16 @@ const (
 	CodeRateLimited       = "rate_limited"        // 429
 	CodeSMSBudget         = "sms_budget"          // 429: the SMS budget of the number's country or of the server is spent
 	CodeMailboxFull       = "mailbox_full"        // 429: a recipient's mailbox holds its quota of unacknowledged envelopes
-	CodeTooManyAttempts   = "too_many_attempts"   // 429: verification code tried too often
+	CodeTooManyAttempts   = "too_many_attempts"   // 429: verification code or registration lock tried too often
 	CodeInternal          = "internal"            // 500
 	CodeUnavailable       = "unavailable"         // 503: storage unavailable, retry
+)
+
+// Stable error codes of registration.
+const (
+	CodeRegistrationLocked = "registration_locked" // 423: the number's account has a registration lock: send its token
+	CodeRegistrationClosed = "registration_closed" // 403: this server sends no SMS; only its test numbers register
+	CodeSMSUnavailable     = "sms_unavailable"     // 503: the SMS gateway did not take the code; retry later
 )
 
 // MismatchedDevices lists, for one account, the devices a send left out and
@@ -107,7 +130,18 @@ type Verify struct {
 	Number      string `json:"number"`
 	Code        string `json:"code"`
 	IdentityKey []byte `json:"identity_key"`
+	// RegistrationLock is the registration lock token (32 bytes), sent
+	// after a 423 registration_locked answer.
+	RegistrationLock []byte `json:"registration_lock,omitempty"`
 	DeviceKeys
+}
+
+// SetRegistrationLock is the body of PUT /v1/account/registration-lock:
+// the token the client derived from the PIN (32 bytes) and the salt it
+// used (32 bytes). The server keeps a hash of the token.
+type SetRegistrationLock struct {
+	Token []byte `json:"token"`
+	Salt  []byte `json:"salt"`
 }
 
 // Credentials answers registration and linking. Password is shown once; the

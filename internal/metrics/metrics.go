@@ -45,6 +45,9 @@ type Metrics struct {
 	// Retained counts what retention deleted: accounts, devices,
 	// audit_entries.
 	Retained *prometheus.CounterVec
+	// SMS counts registration codes handed to the SMS gateway by sender
+	// (webhook, twilio) and outcome: sent, retried, rejected, failed.
+	SMS *prometheus.CounterVec
 }
 
 // New makes the collectors on a fresh registry, with Go runtime and process
@@ -75,7 +78,8 @@ func New() *Metrics {
 	m.AttachmentBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "hush_attachment_bytes_total", Help: "Ciphertext bytes of completed attachment uploads."})
 	m.Push = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_push_total", Help: "Wake-up pushes by provider and outcome (sent, retried, gone, failed, disabled, dropped, deferred, circuit_open)."}, []string{"provider", "outcome"})
 	m.Retained = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_retention_deleted_total", Help: "What the retention sweeper deleted: accounts (erased), devices (inactive linked devices), audit_entries."}, []string{"kind"})
-	for _, c := range []prometheus.Collector{m.Retained, m.Push, m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
+	m.SMS = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hush_sms_total", Help: "Registration codes handed to the SMS gateway, by sender and outcome (sent, retried, rejected, failed)."}, []string{"sender", "outcome"})
+	for _, c := range []prometheus.Collector{m.SMS, m.Retained, m.Push, m.Attachments, m.AttachmentBytes, m.Connections, m.Sent, m.Inserted, m.AckedLive, m.HoldExpired, m.DirectOverflow, m.Ephemeral, m.GroupSends, m.GroupChanges, m.Delivered, m.Acked, m.Expired, m.Stored,
 		m.DeliverLatency, m.StoreLatency, m.BatchSize, m.RateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -43,55 +43,208 @@ func (s *Store) RegistrationCode(ctx context.Context, number string) (devices.Re
 	return c, nil
 }
 
-// CountCodeAttempt implements devices.Store.
-func (s *Store) CountCodeAttempt(ctx context.Context, number string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE registration_codes SET attempts = attempts + 1 WHERE number = $1`, number)
-	return mapErr(err)
+// TakeCodeAttempt implements devices.Store: the UPDATE locks the row, so
+// concurrent tries queue on it and each sees the count the one before
+// left.
+func (s *Store) TakeCodeAttempt(ctx context.Context, number string, now time.Time, maxTries int) (devices.RegistrationCode, error) {
+	var c devices.RegistrationCode
+	var exp int64
+	var attempts int32
+	err := s.pool.QueryRow(ctx, `UPDATE registration_codes SET attempts = attempts + 1
+		WHERE number = $1 AND expires >= $2 AND attempts < $3 RETURNING code_hash, expires, attempts`,
+		number, now.Unix(), maxTries).Scan(&c.Hash, &exp, &attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Why none: read only to choose the answer.
+		err = s.pool.QueryRow(ctx, `SELECT attempts FROM registration_codes WHERE number = $1 AND expires >= $2`, number, now.Unix()).Scan(&attempts)
+		if err == nil && int(attempts) >= maxTries {
+			return c, devices.ErrTooManyAttempts
+		}
+		return c, notFound(err, devices.ErrNotFound)
+	}
+	if err != nil {
+		return c, mapErr(err)
+	}
+	c.Expires, c.Attempts = time.Unix(exp, 0), int(attempts)
+	return c, nil
+}
+
+// DeleteExpiredRegistrationCodes implements devices.Store.
+func (s *Store) DeleteExpiredRegistrationCodes(ctx context.Context, now time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM registration_codes WHERE expires < $1`, now.Unix())
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Register implements devices.Store.
-func (s *Store) Register(ctx context.Context, number, newID string, identityKey []byte, primary devices.NewDevice) (string, error) {
-	account := newID
+func (s *Store) Register(ctx context.Context, r devices.Registration) (devices.Registered, error) {
+	out := devices.Registered{AccountID: r.NewID}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		// Two registrations of one number queue here instead of racing.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, number); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, r.Number); err != nil {
+			return err
+		}
+		if r.CodeHash != nil {
+			tag, err := tx.Exec(ctx, `DELETE FROM registration_codes WHERE number = $1 AND code_hash = $2`, r.Number, r.CodeHash)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return devices.ErrNotFound
+			}
+		} else if _, err := tx.Exec(ctx, `DELETE FROM registration_codes WHERE number = $1`, r.Number); err != nil {
 			return err
 		}
 		var existing string
-		err := tx.QueryRow(ctx, `SELECT account_id FROM numbers WHERE number = $1`, number).Scan(&existing)
+		var active int64
+		var locked bool
+		// The account row is locked, so an erasure of it waits (and the
+		// erasure's own lock makes this wait for it).
+		err := tx.QueryRow(ctx, `SELECT n.account_id::text, greatest(a.last_seen, a.created), l.account_id IS NOT NULL
+			FROM numbers n JOIN accounts a ON a.account_id = n.account_id
+			LEFT JOIN registration_locks l ON l.account_id = n.account_id WHERE n.number = $1 FOR UPDATE OF a`, r.Number).Scan(&existing, &active, &locked)
 		switch {
-		case err == nil:
-			account = existing
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case existing == r.Keep:
 			// Devices cascade to their keys and envelopes.
 			for _, q := range []string{
 				`DELETE FROM devices WHERE account_id = $1`,
 				`DELETE FROM provisioning_codes WHERE account_id = $1`,
 			} {
-				if _, err := tx.Exec(ctx, q, account); err != nil {
+				if _, err := tx.Exec(ctx, q, existing); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.Exec(ctx, `UPDATE accounts SET identity_key = $1, next_device_id = 2 WHERE account_id = $2`, identityKey, account); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE accounts SET identity_key = $1, next_device_id = 2 WHERE account_id = $2`, r.IdentityKey, existing); err != nil {
 				return err
 			}
-		case errors.Is(err, pgx.ErrNoRows):
-			if _, err := tx.Exec(ctx, `INSERT INTO accounts (account_id, identity_key, next_device_id, created) VALUES ($1, $2, 2, $3)`,
-				account, identityKey, primary.Created.Unix()); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO numbers (number, account_id) VALUES ($1, $2)`, number, account); err != nil {
-				return err
-			}
+			out.AccountID = existing
+			return insertDevice(ctx, tx, existing, 1, r.Primary)
+		case locked && active >= r.LockedSince.Unix():
+			return devices.ErrRegistrationLocked
 		default:
+			out.Replaced = existing
+			for _, q := range []string{
+				`DELETE FROM numbers WHERE account_id = $1`,
+				`DELETE FROM devices WHERE account_id = $1`,
+				`DELETE FROM provisioning_codes WHERE account_id = $1`,
+			} {
+				if _, err := tx.Exec(ctx, q, existing); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE accounts SET replaced = $1 WHERE account_id = $2`, max(r.Primary.Created.Unix(), 1), existing); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (account_id, identity_key, next_device_id, created) VALUES ($1, $2, 2, $3)`,
+			r.NewID, r.IdentityKey, r.Primary.Created.Unix()); err != nil {
 			return err
 		}
-		if err := insertDevice(ctx, tx, account, 1, primary); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO numbers (number, account_id) VALUES ($1, $2)`, r.Number, r.NewID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM registration_codes WHERE number = $1`, number)
-		return err
+		return insertDevice(ctx, tx, r.NewID, 1, r.Primary)
 	})
-	return account, err
+	if err != nil {
+		return devices.Registered{}, err
+	}
+	return out, nil
+}
+
+// NumberHolder implements devices.Store.
+func (s *Store) NumberHolder(ctx context.Context, number string) (devices.Holder, error) {
+	var h devices.Holder
+	var active int64
+	var l devices.RegistrationLock
+	var created, since *int64
+	var failures *int32
+	err := s.pool.QueryRow(ctx, `SELECT n.account_id::text, greatest(a.last_seen, a.created), l.token_hash, l.salt, l.created, l.failures, l.failures_since
+		FROM numbers n JOIN accounts a ON a.account_id = n.account_id
+		LEFT JOIN registration_locks l ON l.account_id = n.account_id WHERE n.number = $1`, number).
+		Scan(&h.AccountID, &active, &l.TokenHash, &l.Salt, &created, &failures, &since)
+	if err != nil {
+		return h, notFound(err, devices.ErrNotFound)
+	}
+	h.LastActive = time.Unix(active, 0)
+	if created != nil {
+		l.Created, l.Failures, l.FailuresSince = time.Unix(*created, 0), int(*failures), time.Unix(*since, 0)
+		h.Lock = &l
+	}
+	return h, nil
+}
+
+// SetRegistrationLock implements devices.Store.
+func (s *Store) SetRegistrationLock(ctx context.Context, accountID string, l devices.RegistrationLock) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO registration_locks (account_id, token_hash, salt, created)
+		SELECT account_id, $1, $2, $3 FROM accounts WHERE account_id = $4
+		ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, salt = excluded.salt, created = excluded.created,
+			failures = 0, failures_since = 0`, l.TokenHash, l.Salt, l.Created.Unix(), accountID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return devices.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteRegistrationLock implements devices.Store.
+func (s *Store) DeleteRegistrationLock(ctx context.Context, accountID string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM registration_locks WHERE account_id = $1`, accountID)
+	return mapErr(err)
+}
+
+// TakeLockAttempt implements devices.Store, in one statement as
+// TakeCodeAttempt.
+func (s *Store) TakeLockAttempt(ctx context.Context, accountID string, now time.Time, per time.Duration, maxTries int) (devices.RegistrationLock, error) {
+	var l devices.RegistrationLock
+	var created, since int64
+	var failures int32
+	err := s.pool.QueryRow(ctx, `UPDATE registration_locks SET
+			failures = CASE WHEN failures_since <= $1 THEN 1 ELSE failures + 1 END,
+			failures_since = CASE WHEN failures_since <= $1 THEN $2 ELSE failures_since END
+		WHERE account_id = $3 AND (failures_since <= $1 OR failures < $4)
+		RETURNING token_hash, salt, created, failures, failures_since`,
+		now.Add(-per).Unix(), now.Unix(), accountID, maxTries).Scan(&l.TokenHash, &l.Salt, &created, &failures, &since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var n int64
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM registration_locks WHERE account_id = $1`, accountID).Scan(&n); err != nil {
+			return l, mapErr(err)
+		}
+		if n > 0 {
+			return l, devices.ErrTooManyAttempts
+		}
+		return l, devices.ErrNotFound
+	}
+	if err != nil {
+		return l, mapErr(err)
+	}
+	l.Created, l.Failures, l.FailuresSince = time.Unix(created, 0), int(failures), time.Unix(since, 0)
+	return l, nil
+}
+
+// ResetLockAttempts implements devices.Store.
+func (s *Store) ResetLockAttempts(ctx context.Context, accountID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE registration_locks SET failures = 0, failures_since = 0 WHERE account_id = $1`, accountID)
+	return mapErr(err)
+}
+
+// ReplacedAccounts implements devices.Store.
+func (s *Store) ReplacedAccounts(ctx context.Context, limit int) ([]string, error) {
+	var out []string
+	err := s.each(ctx, `SELECT account_id::text FROM accounts WHERE replaced > 0 ORDER BY replaced LIMIT $1`, []any{limit}, func(rows pgx.Rows) error {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return err
+		}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
 }
 
 func insertDevice(ctx context.Context, tx pgx.Tx, account string, id uint32, d devices.NewDevice) error {

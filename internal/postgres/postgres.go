@@ -169,7 +169,7 @@ func isNetErr(err error) bool {
 // Stats counts rows, for operators and checks.
 func (s *Store) Stats(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, t := range []string{"accounts", "devices", "envelopes", "one_time_prekeys", "registration_codes", "provisioning_codes", "groups", "group_members", "payloads", "attachments", "push_registrations", "admin_tokens", "audit_log", "audit_subjects", "dsr_requests", "erasures"} {
+	for _, t := range []string{"accounts", "devices", "envelopes", "one_time_prekeys", "registration_codes", "provisioning_codes", "groups", "group_members", "payloads", "attachments", "push_registrations", "admin_tokens", "audit_log", "audit_subjects", "dsr_requests", "erasures", "registration_locks"} {
 		var n int64
 		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
 			return nil, mapErr(err)

@@ -143,6 +143,8 @@ func TestAuthorizationOtherAccount(t *testing.T) {
 		at("POST /v1/groups/{id}/admins", denied("POST", gp+"/admins", api.Promote{AccountID: bob.AccountID}, http.StatusNotFound, api.CodeNotFound)),
 		at("POST /v1/groups/{id}/messages", denied("POST", gp+"/messages", groupSend([]byte("x"), alice, alice2, carol), http.StatusNotFound, api.CodeNotFound)),
 		at("GET /v1/account/privacy", own("GET", "/v1/account/privacy", nil, http.StatusOK)),
+		at("PUT /v1/account/registration-lock", own("PUT", "/v1/account/registration-lock", api.SetRegistrationLock{Token: make([]byte, 32), Salt: make([]byte, 32)}, http.StatusNoContent)),
+		at("DELETE /v1/account/registration-lock", own("DELETE", "/v1/account/registration-lock", nil, http.StatusNoContent)),
 		at("PUT /v1/account/privacy", own("PUT", "/v1/account/privacy", api.Privacy{LastSeen: api.VisibleEveryone}, http.StatusOK)),
 		at("GET /v1/accounts/{id}/last_seen", crossCase{kind: crossDenied, method: "GET", path: "/v1/accounts/" + alice.AccountID + "/last_seen", status: http.StatusOK,
 			check: func(body []byte) error { // alice shows her last seen to nobody

@@ -1393,6 +1393,8 @@ func TestBadInputUnauthorized(t *testing.T) {
 		{"POST /v1/groups/{id}/messages", gp + "/messages", groupSend([]byte("x"), alice2, bob)},
 		{"GET /v1/account/privacy", "/v1/account/privacy", nil},
 		{"PUT /v1/account/privacy", "/v1/account/privacy", api.Privacy{LastSeen: api.VisibleEveryone}},
+		{"PUT /v1/account/registration-lock", "/v1/account/registration-lock", api.SetRegistrationLock{Token: make([]byte, 32), Salt: make([]byte, 32)}},
+		{"DELETE /v1/account/registration-lock", "/v1/account/registration-lock", nil},
 		{"GET /v1/accounts/{id}/last_seen", "/v1/accounts/" + bob.AccountID + "/last_seen", nil},
 		{"POST /v1/attachments", "/v1/attachments", api.NewAttachment{Size: 10}},
 		{"GET /v1/attachments/{id}", "/v1/attachments/" + biAttachmentID, nil},

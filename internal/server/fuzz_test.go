@@ -77,6 +77,7 @@ var fzNoBody = map[string]string{
 	"GET /v1/push/vapid":                       "GET",
 	"GET /v1/account/export":                   "GET",
 	"DELETE /v1/account":                       "no body",
+	"DELETE /v1/account/registration-lock":     "no body",
 	"GET /attachments/{id}":                    "GET (CDN)",
 }
 
@@ -188,6 +189,8 @@ func fzSetup(f *testing.F) *fzEnv {
 			seeds: []any{gsend}},
 		{pattern: "PUT /v1/account/privacy", path: "/v1/account/privacy", as: alice,
 			seeds: []any{api.Privacy{LastSeen: api.VisibleEveryone}, api.Privacy{LastSeen: api.VisibleNobody}}},
+		{pattern: "PUT /v1/account/registration-lock", path: "/v1/account/registration-lock", as: alice, secret: []string{"token"},
+			seeds: []any{api.SetRegistrationLock{Token: bytes.Repeat([]byte{7}, 32), Salt: bytes.Repeat([]byte{8}, 32)}}},
 		{pattern: "POST /v1/attachments", path: "/v1/attachments", as: alice,
 			seeds: []any{api.NewAttachment{Size: 100}}},
 		{pattern: "PUT /v1/push", path: "/v1/push", as: carol, secret: []string{"token", "endpoint", "p256dh", "auth", "channel_uri"},

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -26,37 +25,16 @@ func equal[T comparable](t *testing.T, what string, got, want T) {
 	}
 }
 
-// outboxCode reads the last code the development SMS outbox holds for number.
-func outboxCode(t *testing.T, dir, number string) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, server.OutboxFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	code := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) == 3 && fields[1] == number {
-			code = fields[2]
-		}
-	}
-	if code == "" {
-		t.Fatalf("no code for %s in the outbox", number)
-	}
-	return code
-}
-
 func TestRegistrationWithSMSCode(t *testing.T) {
 	t.Parallel()
-	n := testkit.Start(t, "", nil)
+	n, gw := smsNode(t, nil)
 	const number = "+14155552671"
 	id := testkit.NewIdentity(t)
 	verify := api.Verify{Number: number, IdentityKey: id.Public(), DeviceKeys: id.DeviceKeys(t, 42)}
 
 	n.Expect(t, nil, "POST", "/v1/registration/verify", verify, http.StatusForbidden, api.CodeInvalidCode) // no code requested
 	n.MustDo(t, nil, "POST", "/v1/registration/code", api.RequestCode{Number: number}, http.StatusAccepted, nil)
-	code := outboxCode(t, n.DataDir, number)
+	code := gw.Code(t, number)
 	equal(t, "code length", len(code), 6)
 
 	verify.Code = "000000"
@@ -101,10 +79,10 @@ func assertNotInDir(t *testing.T, dir, secret string) {
 
 func TestCodeTriesAndRateLimits(t *testing.T) {
 	t.Parallel()
-	n := testkit.Start(t, "", func(c *server.Config) { c.Devices.CodePerNumber.Burst = 2 })
+	n, gw := smsNode(t, func(c *server.Config) { c.Devices.CodePerNumber.Burst = 2 })
 	const number = "+447911123456"
 	n.MustDo(t, nil, "POST", "/v1/registration/code", api.RequestCode{Number: number}, http.StatusAccepted, nil)
-	code := outboxCode(t, n.DataDir, number)
+	code := gw.Code(t, number)
 	id := testkit.NewIdentity(t)
 	wrong := "999999"
 	if code == wrong {
@@ -123,17 +101,17 @@ func TestCodeTriesAndRateLimits(t *testing.T) {
 		t.Fatalf("retry_after = %d", e.RetryAfter)
 	}
 	// A new code after the limit resets the tries.
-	verify.Code = outboxCode(t, n.DataDir, number)
+	verify.Code = gw.Code(t, number)
 	n.MustDo(t, nil, "POST", "/v1/registration/verify", verify, http.StatusOK, nil)
 }
 
 func TestExpiredCode(t *testing.T) {
 	t.Parallel()
-	n := testkit.Start(t, "", func(c *server.Config) { c.Devices.CodeTTL = -time.Second })
+	n, gw := smsNode(t, func(c *server.Config) { c.Devices.CodeTTL = -time.Second })
 	const number = "+4915112345678"
 	n.MustDo(t, nil, "POST", "/v1/registration/code", api.RequestCode{Number: number}, http.StatusAccepted, nil)
 	id := testkit.NewIdentity(t)
-	verify := api.Verify{Number: number, Code: outboxCode(t, n.DataDir, number), IdentityKey: id.Public(), DeviceKeys: id.DeviceKeys(t, 1)}
+	verify := api.Verify{Number: number, Code: gw.Code(t, number), IdentityKey: id.Public(), DeviceKeys: id.DeviceKeys(t, 1)}
 	n.Expect(t, nil, "POST", "/v1/registration/verify", verify, http.StatusForbidden, api.CodeInvalidCode)
 }
 
@@ -571,11 +549,11 @@ func TestReRegistrationRemovesOldDevices(t *testing.T) {
 	var creds api.Credentials
 	n.MustDo(t, nil, "POST", "/v1/registration/verify", api.Verify{Number: alice.Number, Code: testkit.TestCode,
 		IdentityKey: id.Public(), DeviceKeys: id.DeviceKeys(t, 5)}, http.StatusOK, &creds)
-	equal(t, "same account", creds.AccountID, alice.AccountID)
+	equal(t, "a new account", creds.AccountID != alice.AccountID, true)
 	equal(t, "old device socket", ws.CloseStatus(), websocket.StatusCode(wire.CloseDeviceRemoved))
 	n.Expect(t, alice, "GET", "/v1/devices", nil, http.StatusUnauthorized, api.CodeUnauthorized)
 	var b api.Bundle
-	n.MustDo(t, &testkit.Device{Credentials: creds}, "GET", "/v1/keys/"+alice.AccountID+"/*", nil, http.StatusOK, &b)
+	n.MustDo(t, &testkit.Device{Credentials: creds}, "GET", "/v1/keys/"+creds.AccountID+"/*", nil, http.StatusOK, &b)
 	equal(t, "new identity key", string(b.IdentityKey), string(id.Public()))
 }
 

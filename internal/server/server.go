@@ -71,6 +71,7 @@ type Config struct {
 	ProxyProtocol  bool
 
 	Devices     devices.Config
+	SMS         devices.SMSConfig // an empty Kind: see smsSender
 	Keys        keys.Config
 	Envelope    envelope.Config
 	Groups      groups.Config
@@ -89,6 +90,7 @@ func Defaults() Config {
 		ReadTimeout:     30 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 		Devices:         devices.Defaults(),
+		SMS:             devices.SMSDefaults(),
 		Keys:            keys.Defaults(),
 		Envelope:        envelope.Defaults(),
 		Groups:          groups.Defaults(),
@@ -187,6 +189,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.ProxyProtocol && cfg.TrustedProxies.Empty() {
 		return nil, clientaddr.ErrNoTrusted
 	}
+	var err error
+	if cfg.SMS, err = smsConfig(cfg); err != nil {
+		return nil, err
+	}
 	if tightened, err := fileperm.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	} else if tightened > 0 {
@@ -211,7 +217,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		b, n.closeBus = nb, nb.Close
 	}
 	n.Limits = ratelimit.NewBuckets(store, n.Metrics.Denied)
-	sms := &devices.DevOutbox{Path: filepath.Join(cfg.DataDir, OutboxFile), Log: log}
+	sms, err := n.smsSender(cfg)
+	if err != nil {
+		store.Close()
+		if n.closeBus != nil {
+			n.closeBus()
+		}
+		return nil, err
+	}
 	n.Devices = devices.New(cfg.Devices, store, sms, b, log, n.Limits)
 	n.Keys = keys.New(cfg.Keys, store, b, log, n.Limits)
 	n.Envelope = envelope.New(cfg.Envelope, store, b, log, n.Metrics, n.greet)
@@ -246,6 +259,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.GDPR = gdpr.New(gcfg, store, log)
 	n.GDPR.SetAccounts(store, gdpr.Hooks{LeaveGroups: n.Groups.Erased, DeleteAttachments: n.Attachments.DeleteOwned, Disconnect: n.Devices.Erased,
 		ExpireDevice: n.Devices.Expire, Retained: func(kind string, c int64) { n.Metrics.Retained.WithLabelValues(kind).Add(float64(c)) }})
+	n.Devices.SetRetirer(retirer{n.GDPR})
 	n.GDPR.PublicRoutes(n.Router, n.Devices.Middleware)
 	n.AdminRouter = httpx.NewRouter(log)
 	n.GDPR.Routes(n.AdminRouter)
@@ -348,6 +362,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	go n.Attachments.RunSweeper(sweepCtx)
 	go n.GDPR.RunRetention(sweepCtx)
 	go n.Limits.Run(sweepCtx, time.Minute)
+	go n.Devices.RunSweeper(sweepCtx)
 	go func() {
 		// An erasure a crash interrupted finishes now.
 		if err := n.GDPR.FinishErasures(sweepCtx); err != nil && sweepCtx.Err() == nil {

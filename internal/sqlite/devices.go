@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -38,51 +39,203 @@ func (s *Store) RegistrationCode(ctx context.Context, number string) (devices.Re
 	return c, nil
 }
 
-// CountCodeAttempt implements devices.Store.
-func (s *Store) CountCodeAttempt(ctx context.Context, number string) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE registration_codes SET attempts = attempts + 1 WHERE number = ?`, number)
-	return mapErr(err)
+// TakeCodeAttempt implements devices.Store: the try is counted by the
+// statement that returns the code, so concurrent tries cannot all read
+// the count before any of them adds to it.
+func (s *Store) TakeCodeAttempt(ctx context.Context, number string, now time.Time, maxTries int) (devices.RegistrationCode, error) {
+	var c devices.RegistrationCode
+	var exp int64
+	err := s.w.QueryRowContext(ctx, `UPDATE registration_codes SET attempts = attempts + 1
+		WHERE number = ? AND expires >= ? AND attempts < ? RETURNING code_hash, expires, attempts`,
+		number, now.Unix(), maxTries).Scan(&c.Hash, &exp, &c.Attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Why none: read only to choose the answer.
+		var attempts int
+		err = s.w.QueryRowContext(ctx, `SELECT attempts FROM registration_codes WHERE number = ? AND expires >= ?`, number, now.Unix()).Scan(&attempts)
+		if err == nil && attempts >= maxTries {
+			return c, devices.ErrTooManyAttempts
+		}
+		return c, notFound(err, devices.ErrNotFound)
+	}
+	if err != nil {
+		return c, mapErr(err)
+	}
+	c.Expires = time.Unix(exp, 0)
+	return c, nil
 }
 
-// Register implements devices.Store.
-func (s *Store) Register(ctx context.Context, number, newID string, identityKey []byte, primary devices.NewDevice) (string, error) {
-	account := newID
+// DeleteExpiredRegistrationCodes implements devices.Store.
+func (s *Store) DeleteExpiredRegistrationCodes(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM registration_codes WHERE expires < ?`, now.Unix())
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return res.RowsAffected()
+}
+
+// Register implements devices.Store. SQLite has one writer at a time, so
+// the transaction sees the number as no other registration leaves it.
+func (s *Store) Register(ctx context.Context, r devices.Registration) (devices.Registered, error) {
+	out := devices.Registered{AccountID: r.NewID}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if r.CodeHash != nil {
+			res, err := tx.ExecContext(ctx, `DELETE FROM registration_codes WHERE number = ? AND code_hash = ?`, r.Number, r.CodeHash)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return cmp.Or(err, devices.ErrNotFound)
+			}
+		} else if _, err := tx.ExecContext(ctx, `DELETE FROM registration_codes WHERE number = ?`, r.Number); err != nil {
+			return err
+		}
 		var existing string
-		err := tx.QueryRowContext(ctx, `SELECT account_id FROM numbers WHERE number = ?`, number).Scan(&existing)
+		var active int64
+		var locked bool
+		err := tx.QueryRowContext(ctx, `SELECT n.account_id, max(a.last_seen, a.created), l.account_id IS NOT NULL
+			FROM numbers n JOIN accounts a ON a.account_id = n.account_id
+			LEFT JOIN registration_locks l ON l.account_id = n.account_id WHERE n.number = ?`, r.Number).Scan(&existing, &active, &locked)
 		switch {
-		case err == nil:
-			account = existing
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case existing == r.Keep:
 			// Devices cascade to their keys and envelopes.
 			for _, q := range []string{
 				`DELETE FROM devices WHERE account_id = ?`,
 				`DELETE FROM provisioning_codes WHERE account_id = ?`,
 			} {
-				if _, err := tx.ExecContext(ctx, q, account); err != nil {
+				if _, err := tx.ExecContext(ctx, q, existing); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET identity_key = ?, next_device_id = 2 WHERE account_id = ?`, identityKey, account); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET identity_key = ?, next_device_id = 2 WHERE account_id = ?`, r.IdentityKey, existing); err != nil {
 				return err
 			}
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (account_id, identity_key, next_device_id, created) VALUES (?, ?, 2, ?)`,
-				account, identityKey, primary.Created.Unix()); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO numbers (number, account_id) VALUES (?, ?)`, number, account); err != nil {
-				return err
-			}
+			out.AccountID = existing
+			return insertDevice(ctx, tx, existing, 1, r.Primary)
+		case locked && active >= r.LockedSince.Unix():
+			return devices.ErrRegistrationLocked
 		default:
+			out.Replaced = existing
+			for _, q := range []string{
+				`DELETE FROM numbers WHERE account_id = ?`,
+				`DELETE FROM devices WHERE account_id = ?`,
+				`DELETE FROM provisioning_codes WHERE account_id = ?`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, existing); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET replaced = ? WHERE account_id = ?`, max(r.Primary.Created.Unix(), 1), existing); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (account_id, identity_key, next_device_id, created) VALUES (?, ?, 2, ?)`,
+			r.NewID, r.IdentityKey, r.Primary.Created.Unix()); err != nil {
 			return err
 		}
-		if err := insertDevice(ctx, tx, account, 1, primary); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO numbers (number, account_id) VALUES (?, ?)`, r.Number, r.NewID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM registration_codes WHERE number = ?`, number)
-		return err
+		return insertDevice(ctx, tx, r.NewID, 1, r.Primary)
 	})
-	return account, err
+	if err != nil {
+		return devices.Registered{}, err
+	}
+	return out, nil
+}
+
+// NumberHolder implements devices.Store.
+func (s *Store) NumberHolder(ctx context.Context, number string) (devices.Holder, error) {
+	var h devices.Holder
+	var active int64
+	var l devices.RegistrationLock
+	var created, since sql.NullInt64
+	var failures sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT n.account_id, max(a.last_seen, a.created), l.token_hash, l.salt, l.created, l.failures, l.failures_since
+		FROM numbers n JOIN accounts a ON a.account_id = n.account_id
+		LEFT JOIN registration_locks l ON l.account_id = n.account_id WHERE n.number = ?`, number).
+		Scan(&h.AccountID, &active, &l.TokenHash, &l.Salt, &created, &failures, &since)
+	if err != nil {
+		return h, notFound(err, devices.ErrNotFound)
+	}
+	h.LastActive = time.Unix(active, 0)
+	if created.Valid {
+		l.Created, l.Failures, l.FailuresSince = time.Unix(created.Int64, 0), int(failures.Int64), time.Unix(since.Int64, 0)
+		h.Lock = &l
+	}
+	return h, nil
+}
+
+// SetRegistrationLock implements devices.Store.
+func (s *Store) SetRegistrationLock(ctx context.Context, accountID string, l devices.RegistrationLock) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO registration_locks (account_id, token_hash, salt, created)
+		SELECT account_id, ?, ?, ? FROM accounts WHERE account_id = ?
+		ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, salt = excluded.salt, created = excluded.created,
+			failures = 0, failures_since = 0`, l.TokenHash, l.Salt, l.Created.Unix(), accountID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, devices.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteRegistrationLock implements devices.Store.
+func (s *Store) DeleteRegistrationLock(ctx context.Context, accountID string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM registration_locks WHERE account_id = ?`, accountID)
+	return mapErr(err)
+}
+
+// TakeLockAttempt implements devices.Store, in one statement as
+// TakeCodeAttempt.
+func (s *Store) TakeLockAttempt(ctx context.Context, accountID string, now time.Time, per time.Duration, maxTries int) (devices.RegistrationLock, error) {
+	var l devices.RegistrationLock
+	var created, since int64
+	windowStart := now.Add(-per).Unix()
+	err := s.w.QueryRowContext(ctx, `UPDATE registration_locks SET
+			failures = CASE WHEN failures_since <= ?1 THEN 1 ELSE failures + 1 END,
+			failures_since = CASE WHEN failures_since <= ?1 THEN ?2 ELSE failures_since END
+		WHERE account_id = ?3 AND (failures_since <= ?1 OR failures < ?4)
+		RETURNING token_hash, salt, created, failures, failures_since`,
+		windowStart, now.Unix(), accountID, maxTries).Scan(&l.TokenHash, &l.Salt, &created, &l.Failures, &since)
+	if errors.Is(err, sql.ErrNoRows) {
+		var n int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM registration_locks WHERE account_id = ?`, accountID).Scan(&n); err != nil {
+			return l, mapErr(err)
+		}
+		if n > 0 {
+			return l, devices.ErrTooManyAttempts
+		}
+		return l, devices.ErrNotFound
+	}
+	if err != nil {
+		return l, mapErr(err)
+	}
+	l.Created, l.FailuresSince = time.Unix(created, 0), time.Unix(since, 0)
+	return l, nil
+}
+
+// ResetLockAttempts implements devices.Store.
+func (s *Store) ResetLockAttempts(ctx context.Context, accountID string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE registration_locks SET failures = 0, failures_since = 0 WHERE account_id = ?`, accountID)
+	return mapErr(err)
+}
+
+// ReplacedAccounts implements devices.Store.
+func (s *Store) ReplacedAccounts(ctx context.Context, limit int) ([]string, error) {
+	var out []string
+	err := each(ctx, s.r, `SELECT account_id FROM accounts WHERE replaced > 0 ORDER BY replaced LIMIT ?`, []any{limit}, func(rows *sql.Rows) error {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return err
+		}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
 }
 
 func insertDevice(ctx context.Context, tx *sql.Tx, account string, id uint32, d devices.NewDevice) error {

@@ -37,10 +37,11 @@ func TestErasedKeysLeaveNoCopies(t *testing.T) {
 		d := devices.NewDevice{PasswordHash: make([]byte, 32), RegistrationID: 1, Name: "name" + number,
 			SignedPreKey:       api.SignedPreKey{KeyID: 1, PublicKey: make([]byte, 33), Signature: make([]byte, 64)},
 			PQLastResortPreKey: api.SignedPreKey{KeyID: 2, PublicKey: make([]byte, 1569), Signature: make([]byte, 64)}, Created: time.Now()}
-		id, err := s.Register(ctx, number, uuid.NewString(), make([]byte, 33), d)
+		reg, err := s.Register(ctx, devices.Registration{Number: number, NewID: uuid.NewString(), IdentityKey: make([]byte, 33), Primary: d})
 		if err != nil {
 			t.Fatal(err)
 		}
+		id := reg.AccountID
 		ids, numbers = append(ids, id), append(numbers, number)
 	}
 	keep := func(_, text string) string { return text }

@@ -185,7 +185,7 @@ func mapErr(err error) error {
 // Stats counts rows, for operators and the demo's "nothing left" check.
 func (s *Store) Stats(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, t := range []string{"accounts", "devices", "envelopes", "one_time_prekeys", "registration_codes", "provisioning_codes", "groups", "group_members", "payloads", "attachments", "push_registrations", "admin_tokens", "audit_log", "audit_subjects", "dsr_requests", "erasures"} {
+	for _, t := range []string{"accounts", "devices", "envelopes", "one_time_prekeys", "registration_codes", "provisioning_codes", "groups", "group_members", "payloads", "attachments", "push_registrations", "admin_tokens", "audit_log", "audit_subjects", "dsr_requests", "erasures", "registration_locks"} {
 		var n int64
 		if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
 			return nil, err

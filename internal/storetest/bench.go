@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hushmsg/hush/devices"
 	"github.com/hushmsg/hush/envelope"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/ratelimit"
@@ -67,11 +68,11 @@ func BenchInsertAckParallel(b *testing.B, s Store) {
 // Account registers a fresh account with one device and returns its id.
 func Account(t testing.TB, s Store) string {
 	t.Helper()
-	id, err := s.Register(context.Background(), "+1555"+uuid.NewString()[:8], uuid.NewString(), random(33), newDevice(1))
+	r, err := s.Register(context.Background(), devices.Registration{Number: "+1555" + uuid.NewString()[:8], NewID: uuid.NewString(), IdentityKey: random(33), Primary: newDevice(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return r.AccountID
 }
 
 // BenchClaimsParallel measures bundle claims in s alone, as hush-bench

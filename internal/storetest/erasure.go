@@ -130,8 +130,9 @@ func testEraseBlocksFirst(t *testing.T, s Store) {
 func testEraseRedactsRequests(t *testing.T, s Store) {
 	ctx := context.Background()
 	const number = "+15550007777"
-	id, err := s.Register(ctx, number, uuid.NewString(), random(33), newDevice(1))
+	reg, err := s.Register(ctx, devices.Registration{Number: number, NewID: uuid.NewString(), IdentityKey: random(33), Primary: newDevice(1)})
 	check(t, err)
+	id := reg.AccountID
 	check(t, s.PutRegistrationCode(ctx, number, devices.RegistrationCode{Hash: []byte("h"), Expires: time.Now().Add(time.Minute)}))
 	reqs := []gdpr.Request{
 		{ID: "req_1", Kind: gdpr.KindErasure, Subject: number},

@@ -44,8 +44,12 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		name string
 		fn   func(t *testing.T, s Store)
 	}{
-		{"RegisterAndReRegister", testRegister},
+		{"RegisterKeepAndReplace", testRegister},
+		{"RegistrationLockBlocksReplacement", testRegisterLocked},
 		{"RegistrationCodes", testRegistrationCodes},
+		{"ConcurrentCodeAttemptsAreCounted", testConcurrentCodeAttempts},
+		{"RegistrationLocks", testRegistrationLocks},
+		{"ConcurrentLockAttemptsAreCounted", testConcurrentLockAttempts},
 		{"AddDeviceLimitAndIDs", testAddDevice},
 		{"RemoveDeviceCascades", testRemoveDevice},
 		{"ProvisioningCodes", testProvisioningCodes},
@@ -119,72 +123,6 @@ func register(t *testing.T, s Store, n int) string {
 		check(t, err)
 	}
 	return id
-}
-
-func testRegister(t *testing.T, s Store) {
-	ctx := context.Background()
-	first := uuid.NewString()
-	id, err := s.Register(ctx, "+15550001111", first, random(33), newDevice(7))
-	check(t, err)
-	equal(t, "new account id", id, first)
-	got, err := s.AccountByNumber(ctx, "+15550001111")
-	check(t, err)
-	equal(t, "directory", got, id)
-	_, err = s.AddDevice(ctx, id, newDevice(8), 6)
-	check(t, err)
-	check(t, s.SetKeys(ctx, id, 2, &api.SetKeys{PreKeys: []api.PreKey{{KeyID: 1, PublicKey: random(33)}}}))
-	check(t, s.Insert(ctx, []envelope.Stored{{AccountID: id, DeviceID: 2, ID: uuid.New(), SourceAccount: id, SourceDevice: 1, Type: 1, Content: []byte("x"), Expires: time.Now().Add(time.Hour)}}, envelope.Quota{}))
-
-	newIK := random(33)
-	again, err := s.Register(ctx, "+15550001111", uuid.NewString(), newIK, newDevice(9))
-	check(t, err)
-	equal(t, "re-registered account id", again, id)
-	ik, err := s.IdentityKey(ctx, id)
-	check(t, err)
-	equal(t, "identity key replaced", string(ik), string(newIK))
-	ds, err := s.Devices(ctx, id)
-	check(t, err)
-	equal(t, "devices after re-registration", len(ds), 1)
-	equal(t, "primary registration id", ds[0].RegistrationID, uint32(9))
-	if _, err := s.Credential(ctx, id, 2); !errors.Is(err, devices.ErrNotFound) {
-		t.Fatalf("old device credential: err = %v, want ErrNotFound", err)
-	}
-	envs, err := s.Fetch(ctx, id, 2, 0, 10)
-	check(t, err)
-	equal(t, "old device envelopes", len(envs), 0)
-	next, err := s.AddDevice(ctx, id, newDevice(3), 6)
-	check(t, err)
-	equal(t, "first linked device after re-registration", next, uint32(2))
-	if _, err := s.AccountByNumber(ctx, "+15559999999"); !errors.Is(err, devices.ErrNotFound) {
-		t.Fatalf("unknown number: err = %v", err)
-	}
-}
-
-func testRegistrationCodes(t *testing.T, s Store) {
-	ctx := context.Background()
-	const n = "+15550002222"
-	if _, err := s.RegistrationCode(ctx, n); !errors.Is(err, devices.ErrNotFound) {
-		t.Fatalf("no code yet: err = %v", err)
-	}
-	exp := time.Now().Add(10 * time.Minute).Truncate(time.Second)
-	check(t, s.PutRegistrationCode(ctx, n, devices.RegistrationCode{Hash: []byte("h1"), Expires: exp}))
-	check(t, s.CountCodeAttempt(ctx, n))
-	check(t, s.CountCodeAttempt(ctx, n))
-	c, err := s.RegistrationCode(ctx, n)
-	check(t, err)
-	equal(t, "attempts", c.Attempts, 2)
-	equal(t, "expires", c.Expires.Unix(), exp.Unix())
-	// A new code resets the attempts.
-	check(t, s.PutRegistrationCode(ctx, n, devices.RegistrationCode{Hash: []byte("h2"), Expires: exp}))
-	c, err = s.RegistrationCode(ctx, n)
-	check(t, err)
-	equal(t, "attempts after new code", c.Attempts, 0)
-	equal(t, "hash", string(c.Hash), "h2")
-	_, err = s.Register(ctx, n, uuid.NewString(), random(33), newDevice(1))
-	check(t, err)
-	if _, err := s.RegistrationCode(ctx, n); !errors.Is(err, devices.ErrNotFound) {
-		t.Fatalf("code after registration: err = %v, want ErrNotFound", err)
-	}
 }
 
 func testAddDevice(t *testing.T, s Store) {
