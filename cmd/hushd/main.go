@@ -20,8 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hushmsg/hush/internal/clientaddr"
 	"github.com/hushmsg/hush/devices"
+	"github.com/hushmsg/hush/internal/clientaddr"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/push"
 )
