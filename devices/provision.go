@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -37,9 +38,13 @@ func (s *Service) handleProvisioningSocket(w http.ResponseWriter, r *http.Reques
 		return nil // Accept has answered the client already
 	}
 	defer c.CloseNow()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProvisioningSocketTTL)
-	defer cancel()
-	ctx = c.CloseRead(ctx) // the new device sends nothing; notice when it goes
+	// The new device sends nothing: CloseRead notices when it goes. The
+	// lifetime is a timer of its own, not a deadline on that read, which
+	// would make the library drop the connection before the close frame
+	// that says why.
+	ctx := c.CloseRead(r.Context())
+	ttl := time.NewTimer(s.cfg.ProvisioningSocketTTL)
+	defer ttl.Stop()
 
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -64,8 +69,9 @@ func (s *Service) handleProvisioningSocket(w http.ResponseWriter, r *http.Reques
 			return nil
 		}
 		c.Close(websocket.StatusNormalClosure, "provisioned")
-	case <-ctx.Done():
+	case <-ttl.C:
 		c.Close(websocket.StatusNormalClosure, "provisioning address expired")
+	case <-ctx.Done(): // the new device went away
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ var ExportTables = map[string]string{
 	"registration_codes": "pending_codes",
 	"provisioning_codes": "pending_codes",
 	"dsr_requests":       "data_subject_requests",
+	"registration_locks": "account.registration_lock",
 	"audit_subjects":     "account.audit_subject, audit_events",
 	"audit_log":          "audit_events",
 	// An erasure record exists only while the account is being erased,
@@ -61,6 +62,18 @@ type ExportAccount struct {
 	LastSeenVisibility string    `json:"last_seen_visibility"`
 	// AuditSubject is the pseudonym the audit log names the account by.
 	AuditSubject string `json:"audit_subject"`
+	// RegistrationLock is set while the account has a registration lock.
+	RegistrationLock *ExportLock `json:"registration_lock,omitempty"`
+}
+
+// ExportLock says what the server holds of a registration lock: that it is
+// set, since when, and the wrong tokens counted in the current window. It
+// also holds the token's hash and the salt the client derived it with,
+// which are not shown: neither tells the PIN, and the hash is a secret.
+type ExportLock struct {
+	Created     time.Time `json:"created"`
+	FailedTries int       `json:"failed_tries"`
+	HashAndSalt string    `json:"hash_and_salt"`
 }
 
 // ExportDevice is a device with its public keys.

@@ -15,15 +15,18 @@ const MaxExport = 256 << 20
 
 // Erasure is the receipt of an account's erasure (DELETE /v1/account): the
 // account's audit pseudonym, when it was erased, how many groups it left,
-// the rows deleted by table, the attachment objects deleted and the audit
-// entry that records it. It names neither the account nor its number.
+// the rows deleted by table, the attachment objects deleted, whether the
+// server's files were purged, and the audit entry that records it. It names neither the account nor its number.
 type Erasure struct {
 	Subject            string           `json:"subject"`
 	Erased             time.Time        `json:"erased"`
 	GroupsLeft         int              `json:"groups_left"`
 	RowsDeleted        map[string]int64 `json:"rows_deleted"`
 	AttachmentsDeleted int64            `json:"attachments_deleted"`
-	AuditSeq           int64            `json:"audit_seq"`
+	// Purged says whether the server's files were purged of the deleted
+	// rows before it answered (else its next purge does it).
+	Purged   bool  `json:"purged"`
+	AuditSeq int64 `json:"audit_seq"`
 }
 
 // ExportAccount writes the export of everything the server holds about

@@ -51,6 +51,15 @@ func (s *Store) ExportAccount(ctx context.Context, account string) (*gdpr.Export
 	if lastSeen != 0 {
 		e.Account.LastSeen = time.Unix(lastSeen, 0).UTC()
 	}
+	var lockCreated int64
+	var lockFailures int
+	err = s.pool.QueryRow(ctx, `SELECT created, failures FROM registration_locks WHERE account_id = $1`, account).Scan(&lockCreated, &lockFailures)
+	switch {
+	case err == nil:
+		e.Account.RegistrationLock = &gdpr.ExportLock{Created: time.Unix(lockCreated, 0).UTC(), FailedTries: lockFailures, HashAndSalt: "held, not shown"}
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, mapErr(err)
+	}
 	err = s.each(ctx, `SELECT device_id, name, created, last_seen_day, registration_id FROM devices WHERE account_id = $1 ORDER BY device_id`,
 		[]any{account}, func(rows pgx.Rows) error {
 			var d gdpr.ExportDevice

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -303,6 +304,8 @@ func TestExportCoversEveryTable(t *testing.T) {
 		P256DH: testkit.NewWebPushKey(t), Auth: make([]byte, 16)}, http.StatusNoContent, nil)
 	putCode(t, n, bob.Number)
 	n.MustDo(t, bob, "POST", "/v1/devices/provisioning_code", nil, http.StatusOK, nil)
+	lockToken := bytes.Repeat([]byte{0x5a}, 32)
+	n.MustDo(t, bob, "PUT", "/v1/account/registration-lock", api.SetRegistrationLock{Token: lockToken, Salt: bytes.Repeat([]byte{0xa5}, 32)}, http.StatusNoContent, nil)
 	// The request names bob in another spelling: it is kept in E.164.
 	spelled := bob.Number[:2] + " " + bob.Number[2:5] + " " + bob.Number[5:8] + "-" + bob.Number[8:]
 	status, body := adminDo(t, n, officer, "POST", "/admin/v1/requests", gdpr.NewRequest{Kind: gdpr.KindAccess, Subject: spelled})
@@ -319,20 +322,21 @@ func TestExportCoversEveryTable(t *testing.T) {
 		kinds[c.Kind] = true
 	}
 	parts := map[string]bool{
-		"account":                  e.Account.ID == bob.AccountID,
-		"account.phone_number":     e.Account.Number == bob.Number,
-		"account.audit_subject":    strings.HasPrefix(e.Account.AuditSubject, "subj_"),
-		"devices":                  len(e.Devices) == 2,
-		"devices.signed_prekeys":   len(e.Devices[0].SignedPreKeys) > 0,
-		"devices.one_time_prekeys": e.Devices[0].OneTimePreKeys["ec"] > 0,
-		"queued_envelopes":         len(e.Envelopes) > 0,
-		"outbound_envelopes":       len(e.Outbound) > 0 && e.Outbound[0].Recipient == alice.AccountID && e.Outbound[0].Size > 0,
-		"groups":                   len(e.Groups) == 1,
-		"attachments":              len(e.Attachments) == 1,
-		"push_registrations":       len(e.Push) == 1 && e.Push[0].Held != "",
-		"pending_codes":            kinds["registration"] && kinds["provisioning"],
-		"data_subject_requests":    len(e.Requests) == 1 && e.Requests[0].Subject == bob.Number,
-		"audit_events":             len(e.Audit) > 0,
+		"account":                   e.Account.ID == bob.AccountID,
+		"account.phone_number":      e.Account.Number == bob.Number,
+		"account.audit_subject":     strings.HasPrefix(e.Account.AuditSubject, "subj_"),
+		"devices":                   len(e.Devices) == 2,
+		"devices.signed_prekeys":    len(e.Devices[0].SignedPreKeys) > 0,
+		"devices.one_time_prekeys":  e.Devices[0].OneTimePreKeys["ec"] > 0,
+		"queued_envelopes":          len(e.Envelopes) > 0,
+		"outbound_envelopes":        len(e.Outbound) > 0 && e.Outbound[0].Recipient == alice.AccountID && e.Outbound[0].Size > 0,
+		"groups":                    len(e.Groups) == 1,
+		"attachments":               len(e.Attachments) == 1,
+		"push_registrations":        len(e.Push) == 1 && e.Push[0].Held != "",
+		"pending_codes":             kinds["registration"] && kinds["provisioning"],
+		"data_subject_requests":     len(e.Requests) == 1 && e.Requests[0].Subject == bob.Number,
+		"audit_events":              len(e.Audit) > 0,
+		"account.registration_lock": e.Account.RegistrationLock != nil && !e.Account.RegistrationLock.Created.IsZero(),
 	}
 	for table, covered := range gdpr.ExportTables {
 		for part := range strings.SplitSeq(covered, ", ") {
@@ -347,7 +351,7 @@ func TestExportCoversEveryTable(t *testing.T) {
 			}
 		}
 	}
-	for _, secret := range []string{"push.example.org", "password", "code_hash"} {
+	for _, secret := range []string{"push.example.org", "password", "code_hash", base64.StdEncoding.EncodeToString(lockToken)} {
 		equal(t, "export holds "+secret, bytes.Contains(body, []byte(secret)), false)
 	}
 }

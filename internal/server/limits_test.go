@@ -250,7 +250,7 @@ func TestDirectoryDailyCap(t *testing.T) {
 // test numbers (no SMS) are not.
 func TestSMSBudgets(t *testing.T) {
 	t.Parallel()
-	n := testkit.Start(t, "", func(c *server.Config) {
+	n, _ := smsNode(t, func(c *server.Config) {
 		c.Devices.SMSPrefixHour.Burst = 2
 		c.Devices.SMSHour.Burst = 3
 	})

@@ -35,6 +35,15 @@ func (s *Store) ExportAccount(ctx context.Context, account string) (*gdpr.Export
 	if lastSeen != 0 {
 		e.Account.LastSeen = time.Unix(lastSeen, 0).UTC()
 	}
+	var lockCreated int64
+	var lockFailures int
+	err = s.r.QueryRowContext(ctx, `SELECT created, failures FROM registration_locks WHERE account_id = ?`, account).Scan(&lockCreated, &lockFailures)
+	switch {
+	case err == nil:
+		e.Account.RegistrationLock = &gdpr.ExportLock{Created: time.Unix(lockCreated, 0).UTC(), FailedTries: lockFailures, HashAndSalt: "held, not shown"}
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, mapErr(err)
+	}
 	err = each(ctx, s.r, `SELECT device_id, name, created, last_seen_day, registration_id FROM devices WHERE account_id = ? ORDER BY device_id`,
 		[]any{account}, func(rows *sql.Rows) error {
 			var d gdpr.ExportDevice
