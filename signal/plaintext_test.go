@@ -2,6 +2,7 @@ package signal_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 
@@ -115,5 +116,38 @@ func TestDecryptionErrorRoundTrip(t *testing.T) {
 			rk != nil && !back.RatchetKey.Equal(*rk) {
 			t.Fatalf("round trip %+v", back)
 		}
+	}
+}
+
+// TestDecryptionErrorNamesTheSession: the ratchet key a recipient puts in
+// a DecryptionErrorMessage matches the sender's current session until the
+// sender archives it.
+func TestDecryptionErrorNamesTheSession(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice, bob, _ := pair(t, true, false)
+	w := send(t, alice, bob, "lost")
+	dem, err := signal.DecryptionErrorForOriginal(w.body, w.typ, 1234, alice.Address.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := alice.Store.LoadSession(ctx, bob.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.CurrentRatchetKeyMatches(*dem.RatchetKey) {
+		t.Fatal("the ratchet key of the message sent does not match the session")
+	}
+	other, _ := signal.GenerateKeyPair(nil)
+	if rec.CurrentRatchetKeyMatches(other.Public) {
+		t.Fatal("another key matches")
+	}
+	rec.ArchiveCurrentState()
+	if rec.CurrentRatchetKeyMatches(*dem.RatchetKey) || rec.HasCurrentState(timeNow()) {
+		t.Fatal("an archived session still matches")
+	}
+	var none *signal.SessionRecord
+	if none.CurrentRatchetKeyMatches(*dem.RatchetKey) {
+		t.Fatal("no record matches")
 	}
 }
