@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/internal/client"
