@@ -187,4 +187,3 @@ func (c *cli) historyBodies(dev, peer string) string {
 	}
 	return strings.Join(out, "|")
 }
-
