@@ -68,7 +68,9 @@ Commands:
         Attachments are downloaded, checked (MAC and digest) and decrypted
         into downloads/ in the home directory, under the sender's file name
         made safe, never overwriting a file ("name (1).ext"); chat does
-        the same.
+        the same. A message that does not decrypt is reported (with
+        --json, a line of kind "undecryptable") and its sender asked to
+        send it again; receive then exits with status 4.
   chat TO
   chat --group G
         send each line typed to TO (or the group) and print incoming
