@@ -20,12 +20,20 @@ type SentPlaintext struct {
 	Content         []byte // the encoded plaintext
 }
 
-// KeepSent keeps a sent plaintext and drops those older than SentKeep.
-func (s *Store) KeepSent(ctx context.Context, p *SentPlaintext) error {
-	now := s.unix()
-	if _, err := s.q(ctx).ExecContext(ctx, `DELETE FROM sent_plaintexts WHERE created < ?`, now-int64(SentKeep/time.Second)); err != nil {
+// PruneSent drops the sent plaintexts older than SentKeep; Open calls it.
+func (s *Store) PruneSent(ctx context.Context) error {
+	if _, err := s.q(ctx).ExecContext(ctx, `DELETE FROM sent_plaintexts WHERE created < ?`, s.unix()-int64(SentKeep/time.Second)); err != nil {
 		return fmt.Errorf("drop old sent plaintexts: %w", err)
 	}
+	return nil
+}
+
+// KeepSent keeps a sent plaintext and drops those older than SentKeep.
+func (s *Store) KeepSent(ctx context.Context, p *SentPlaintext) error {
+	if err := s.PruneSent(ctx); err != nil {
+		return err
+	}
+	now := s.unix()
 	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO sent_plaintexts (server_timestamp, destination, group_id, content, created)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, p.ServerTimestamp, p.Destination, p.Group, p.Content, now)
 	return wrap(err, "keep sent plaintext")

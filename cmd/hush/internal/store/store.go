@@ -59,6 +59,10 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.PruneSent(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	acct, err := s.loadAccount(ctx)
 	if err != nil {
 		db.Close()
