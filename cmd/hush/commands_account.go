@@ -9,13 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"go.mau.fi/libsignal/protocol"
-	"go.mau.fi/libsignal/util/keyhelper"
-
 	"github.com/hushmsg/hush/cmd/hush/internal/provision"
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/signal"
 )
 
 // cmdRegister registers a phone number as a new account with this device
@@ -49,15 +47,15 @@ func cmdRegister(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	ident, err := keyhelper.GenerateIdentityKeyPair()
+	ident, err := newIdentity()
 	if err != nil {
-		return fmt.Errorf("identity key: %w", err)
+		return err
 	}
 	dk, err := newDeviceKeys(ctx, st, ident)
 	if err != nil {
 		return err
 	}
-	verify := &api.Verify{Number: number, Code: *code, IdentityKey: ident.PublicKey().Serialize(), DeviceKeys: dk.api(*name)}
+	verify := &api.Verify{Number: number, Code: *code, IdentityKey: ident.Public.Bytes(), DeviceKeys: dk.api(*name)}
 	creds, err := cl.Verify(ctx, verify)
 	if locked := client.RegistrationLocked(err); locked != nil {
 		creds, err = unlock(ctx, a, cl, verify, locked, *pin)
@@ -110,7 +108,10 @@ func finishDevice(ctx context.Context, a *app, st *store.Store, acct *store.Acco
 	if err != nil {
 		return err
 	}
-	m := newMessenger(st, cl, acct, a.stderr)
+	m, err := newMessenger(st, cl, acct, a.stderr)
+	if err != nil {
+		return err
+	}
 	if err := m.uploadPreKeys(ctx, preKeyBatch, preKeyBatch); err != nil {
 		return fmt.Errorf("%w (the device exists; \"hush receive\" uploads them later)", err)
 	}
@@ -223,14 +224,14 @@ func cmdApprove(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("approve: provisioning code: %w", err)
 	}
-	priv := acct.Identity.PrivateKey().Serialize()
+	priv := acct.Identity.Private.Bytes()
 	msg := &provision.Message{
 		AccountID: acct.AccountID, Number: acct.Number,
-		IdentityKeyPublic: acct.Identity.PublicKey().Serialize(), IdentityKeyPrivate: priv[:],
+		IdentityKeyPublic: acct.Identity.Public.Bytes(), IdentityKeyPrivate: priv,
 		ProvisioningCode: pc.Code,
 	}
 	body, err := provision.SealMessage(code, msg)
-	clear(priv[:])
+	clear(priv)
 	if err != nil {
 		return fmt.Errorf("approve: %w", err)
 	}
@@ -340,7 +341,7 @@ func removeDevice(ctx context.Context, a *app, st *store.Store, cl *client.Clien
 	msg := fmt.Sprintf("device %d removed", id)
 	if id == acct.DeviceID {
 		msg += "; this home's credential no longer works"
-	} else if err := st.DeleteSession(ctx, protocol.NewSignalAddress(acct.AccountID, id)); err != nil {
+	} else if err := st.ArchiveSession(ctx, signal.ProtocolAddress{Name: acct.AccountID, DeviceID: id}); err != nil {
 		return err
 	}
 	return a.printer().result(map[string]any{"removed": id}, "%s", msg)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/signal"
 )
 
 // messenger opens this device's store and returns a messenger for it.
@@ -22,7 +23,7 @@ func (a *app) messenger(ctx context.Context) (*messenger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newMessenger(st, cl, acct, a.stderr), nil
+	return newMessenger(st, cl, acct, a.stderr)
 }
 
 // checkPreKeys refills prekeys when low; a failure is a warning, since the
@@ -224,7 +225,14 @@ func cmdReceive(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	a.checkPreKeys(ctx, m)
-	return newInbox(a, m).run(ctx, true, *timeout)
+	in := newInbox(a, m)
+	if err := in.run(ctx, true, *timeout); err != nil {
+		return err
+	}
+	if in.failed > 0 {
+		return &codedError{code: exitUndecryptable, err: fmt.Errorf("%d message(s) could not be decrypted; their senders were asked to send them again", in.failed)}
+	}
+	return nil
 }
 
 // cmdChat sends each line typed on stdin to TO (or a group) and prints
@@ -340,7 +348,10 @@ func cmdSafetyNumber(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sn := safetyNumber(m.me.AccountID, m.me.Identity.PublicKey().Serialize(), dest, key)
+	sn, err := safetyNumber(m.me.AccountID, m.me.Identity.Public, dest, key)
+	if err != nil {
+		return err
+	}
 	return a.printer().result(
 		map[string]any{"account_id": dest, "safety_number": sn},
 		"%s", groupDigits(sn))
@@ -349,25 +360,26 @@ func cmdSafetyNumber(ctx context.Context, a *app, args []string) error {
 // identityOf returns the trusted identity key of an account, starting
 // sessions with its devices (which fetches and trusts the key) when none
 // is known yet.
-func (m *messenger) identityOf(ctx context.Context, acct string) ([]byte, error) {
+func (m *messenger) identityOf(ctx context.Context, acct string) (signal.IdentityKey, error) {
 	if acct == m.me.AccountID {
-		return m.me.Identity.PublicKey().Serialize(), nil
+		return m.me.Identity.Public, nil
 	}
-	key, err := m.st.Identity(ctx, acct)
-	if err != nil || key != nil {
-		return key, err
-	}
-	m.mu.Lock()
-	err = m.st.InTx(ctx, func(ctx context.Context) error {
-		return m.fetchBundlesLocked(ctx, acct, client.AllDevices)
-	})
-	m.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	key, err = m.st.Identity(ctx, acct)
+	key, err := m.st.TrustedIdentity(ctx, acct)
 	if err == nil && key == nil {
-		err = errors.New("no identity key known for " + m.display(ctx, acct))
+		m.mu.Lock()
+		err = m.st.InTx(ctx, func(ctx context.Context) error {
+			return m.fetchBundlesLocked(ctx, acct, client.AllDevices)
+		})
+		m.mu.Unlock()
+		if err == nil {
+			key, err = m.st.TrustedIdentity(ctx, acct)
+		}
+		if err == nil && key == nil {
+			err = errors.New("no identity key known for " + m.display(ctx, acct))
+		}
 	}
-	return key, err
+	if err != nil {
+		return signal.IdentityKey{}, err
+	}
+	return signal.ParseIdentityKey(key)
 }

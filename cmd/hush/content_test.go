@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
+	pb "github.com/hushmsg/hush/client/content"
+	attach "github.com/hushmsg/hush/cmd/hush/internal/attachment"
 	"github.com/hushmsg/hush/envelope/wire"
+	"github.com/hushmsg/hush/signal"
 )
 
 func TestParseLocation(t *testing.T) {
@@ -26,7 +30,7 @@ func TestParseLocation(t *testing.T) {
 		{in: "1e400,0", err: "not a number"},
 		{in: "52.5", err: "LAT,LON"},
 		{in: "a,b", err: "not a number"},
-		{in: "1,2," + strings.Repeat("x", maxLabel+1), err: "label longer"},
+		{in: "1,2," + strings.Repeat("x", pb.MaxLabel+1), err: "label longer"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -44,63 +48,108 @@ func TestParseLocation(t *testing.T) {
 		"String() = %q", l.String())
 }
 
+// TestContentRoundTrip: every kind this client sends decodes to what
+// it was, through the protobuf Content of client/content.
+func TestContentRoundTrip(t *testing.T) {
+	t.Parallel()
+	att := &attachment{ID: "AAAAAAAAAAAAAAAAAAAAAA", Key: attach.NewKey(), Digest: make([]byte, 32), ContentType: "text/plain", FileName: "a.txt", Size: 3}
+	tests := []content{
+		{Kind: kindText, Body: "hi", SentAt: 5},
+		{Kind: kindText, Body: "in a group", SentAt: 6, Group: "g1"},
+		{Kind: kindText, Body: "a copy", SentAt: 7, SyncTo: "bob"},
+		{Kind: kindLocation, Location: &location{Latitude: 1.5, Longitude: -2, Label: "x"}, SentAt: 8},
+		{Kind: kindFile, Body: "caption", Attachment: att, SentAt: 9},
+		{Kind: kindReceipt, Receipt: &receipt{Type: receiptRead, Timestamps: []int64{1, 2}}},
+		{Kind: kindReceipt, Receipt: &receipt{Type: receiptDelivered, Timestamps: []int64{3}}},
+		{Kind: kindTyping, Typing: &typing{Action: typingStopped}, SentAt: 10, Group: "g1"},
+		{Kind: kindSenderKey, SenderKey: []byte{0x33, 1, 2}},
+	}
+	for _, want := range tests {
+		b, err := want.encode()
+		noErr(t, err)
+		assert(t, len(b)%pb.PadBlock == 0, "%s: not padded", want.Kind)
+		got, err := decodeContent(b)
+		noErr(t, err)
+		assert(t, got.Kind == want.Kind && got.Body == want.Body && got.SentAt == want.SentAt && got.Group == want.Group &&
+			got.SyncTo == want.SyncTo && bytes.Equal(got.SenderKey, want.SenderKey), "%s: got %+v, want %+v", want.Kind, got, want)
+		switch want.Kind {
+		case kindLocation:
+			assert(t, *got.Location == *want.Location, "location %+v", got.Location)
+		case kindFile:
+			assert(t, got.Attachment.ID == att.ID && bytes.Equal(got.Attachment.Key, att.Key) && got.Attachment.FileName == "a.txt", "attachment %+v", got.Attachment)
+		case kindReceipt:
+			assert(t, got.Receipt.Type == want.Receipt.Type && len(got.Receipt.Timestamps) == len(want.Receipt.Timestamps), "receipt %+v", got.Receipt)
+		case kindTyping:
+			assert(t, got.Typing.Action == want.Typing.Action, "typing %+v", got.Typing)
+		}
+	}
+}
+
+// TestDecodeContentChecksKinds: what a peer sends is checked beyond the
+// wire format.
 func TestDecodeContentChecksKinds(t *testing.T) {
 	t.Parallel()
+	data := func(d pb.DataMessage) *pb.Content { return &pb.Content{Data: &d} }
 	tests := []struct {
-		json string
-		ok   bool
+		name string
+		c    *pb.Content
+		kind string // "" for an error
 	}{
-		{`{"kind":"text","body":"hi"}`, true},
-		{`{"kind":"location","location":{"latitude":1,"longitude":2}}`, true},
-		{`{"kind":"location"}`, false},
-		{`{"kind":"location","location":{"latitude":100,"longitude":2}}`, false},
-		{`{"kind":"image","body":"caption"}`, true},
-		{`{"kind":"receipt","receipt":{"type":"read","ids":["a","b"]}}`, true},
-		{`{"kind":"receipt","receipt":{"type":"seen","ids":["a"]}}`, false},
-		{`{"kind":"receipt","receipt":{"type":"read","ids":[]}}`, false},
-		{`{"kind":"receipt","receipt":{"type":"read","ids":[""]}}`, false},
-		{`{"kind":"receipt"}`, false},
-		{`{"kind":"typing","typing":{"action":"started"}}`, true},
-		{`{"kind":"typing","typing":{"action":"dancing"}}`, false},
-		{`{"kind":"sender_key","group":"g","sender_key":"AQI="}`, true},
-		{`{"kind":"sender_key","sender_key":"AQI="}`, false},
-		{`{"kind":"group_change","body":"x added y"}`, false},
-		{`{"kind":"sticker"}`, true},
+		{"text", data(pb.DataMessage{Body: "hi", Timestamp: 1}), kindText},
+		{"no timestamp", data(pb.DataMessage{Body: "hi"}), ""},
+		{"nothing to show", data(pb.DataMessage{Timestamp: 1}), ""},
+		{"group without id", data(pb.DataMessage{Body: "hi", Timestamp: 1, Group: &pb.GroupContext{}}), ""},
+		{"image by type", data(pb.DataMessage{Timestamp: 1, Attachments: []pb.AttachmentPointer{{CDNKey: "abc", Key: make([]byte, 64), Digest: make([]byte, 32), ContentType: "image/png"}}}), kindImage},
+		{"file by flag", data(pb.DataMessage{Timestamp: 1, Attachments: []pb.AttachmentPointer{{CDNKey: "abc", Key: make([]byte, 64), Digest: make([]byte, 32), ContentType: "image/png", Flags: pb.FlagAsFile}}}), kindFile},
+		{"attachment without id", data(pb.DataMessage{Timestamp: 1, Attachments: []pb.AttachmentPointer{{Key: make([]byte, 64), Digest: make([]byte, 32)}}}), ""},
+		{"receipt", &pb.Content{Receipt: &pb.ReceiptMessage{Type: pb.ReceiptRead, Timestamps: []uint64{1}}}, kindReceipt},
+		{"receipt of nothing", &pb.Content{Receipt: &pb.ReceiptMessage{Type: pb.ReceiptRead}}, ""},
+		{"receipt of zero", &pb.Content{Receipt: &pb.ReceiptMessage{Timestamps: []uint64{0}}}, ""},
+		{"viewed receipt", &pb.Content{Receipt: &pb.ReceiptMessage{Type: pb.ReceiptViewed, Timestamps: []uint64{1}}}, kindUnknown},
+		{"typing", &pb.Content{Typing: &pb.TypingMessage{Timestamp: 1, Action: pb.TypingStarted}}, kindTyping},
+		{"sender key", &pb.Content{SenderKeyDistributionMessage: []byte{1}}, kindSenderKey},
+		{"sync without destination", &pb.Content{Sync: &pb.SyncMessage{Sent: &pb.SyncSent{Message: &pb.DataMessage{Body: "x", Timestamp: 1}}}}, ""},
+		{"decryption error encrypted", &pb.Content{DecryptionErrorMessage: []byte{1}}, ""},
+		{"two kinds", &pb.Content{Data: &pb.DataMessage{Body: "x", Timestamp: 1}, SenderKeyDistributionMessage: []byte{1}}, ""},
+		{"empty", &pb.Content{}, kindUnknown},
 	}
 	for _, tc := range tests {
-		_, err := decodeContent([]byte(tc.json))
-		assert(t, (err == nil) == tc.ok, "decodeContent(%s) = %v, want ok %v", tc.json, err, tc.ok)
+		c, err := decodeContent(pb.Marshal(tc.c))
+		if tc.kind == "" {
+			assert(t, err != nil, "%s: decoded as %+v", tc.name, c)
+			continue
+		}
+		assert(t, err == nil && c.Kind == tc.kind, "%s: %+v, %v, want kind %s", tc.name, c, err, tc.kind)
 	}
-	ids := make([]string, maxReceiptIDs+1)
-	for i := range ids {
-		ids[i] = "x"
-	}
-	c := &content{Kind: kindReceipt, Receipt: &receipt{Type: receiptRead, IDs: ids}}
-	assert(t, c.validate() != nil, "a receipt of %d ids passed", len(ids))
+	_, err := decodeContent([]byte(`{"kind":"text","body":"x"}`))
+	assert(t, err != nil, "a JSON content of the earlier format decoded")
 }
 
 // TestCheckGroup checks that the server cannot move a message into a
 // group, out of one, or between groups.
 func TestCheckGroup(t *testing.T) {
 	t.Parallel()
+	sk, pk := int(signal.TypeSenderKey), int(signal.TypeWhisper)
 	tests := []struct {
 		name     string
 		envGroup string
+		typ      int
 		c        content
 		ok       bool
 	}{
-		{"1:1 text", "", content{Kind: kindText}, true},
-		{"group text", "g1", content{Kind: kindText, Group: "g1"}, true},
-		{"moved to another group", "g2", content{Kind: kindText, Group: "g1"}, false},
-		{"1:1 moved into a group", "g1", content{Kind: kindText}, false},
-		{"group message sent 1:1", "", content{Kind: kindText, Group: "g1"}, false},
-		{"sender key 1:1", "", content{Kind: kindSenderKey, Group: "g1"}, true},
-		{"sender key in a group send", "g1", content{Kind: kindSenderKey, Group: "g1"}, false},
-		{"receipt in a group send", "g1", content{Kind: kindReceipt, Group: "g1"}, false},
-		{"group typing", "g1", content{Kind: kindTyping, Group: "g1"}, true},
+		{"1:1 text", "", pk, content{Kind: kindText}, true},
+		{"group text", "g1", sk, content{Kind: kindText, Group: "g1"}, true},
+		{"moved to another group", "g2", sk, content{Kind: kindText, Group: "g1"}, false},
+		{"1:1 moved into a group", "g1", sk, content{Kind: kindText}, false},
+		{"group message sent 1:1", "", pk, content{Kind: kindText, Group: "g1"}, false},
+		{"group message on a session", "g1", pk, content{Kind: kindText, Group: "g1"}, false},
+		{"sender key 1:1", "", pk, content{Kind: kindSenderKey}, true},
+		{"sender key in a group send", "g1", sk, content{Kind: kindSenderKey, Group: "g1"}, false},
+		{"receipt in a group send", "g1", sk, content{Kind: kindReceipt, Group: "g1"}, false},
+		{"group typing", "g1", sk, content{Kind: kindTyping, Group: "g1"}, true},
 	}
 	for _, tc := range tests {
-		err := checkGroup(&wire.Envelope{Group: tc.envGroup}, &tc.c)
+		err := checkGroup(&wire.Envelope{Group: tc.envGroup, Type: tc.typ}, &tc.c)
 		assert(t, (err == nil) == tc.ok, "%s: %v, want ok %v", tc.name, err, tc.ok)
 	}
 }
@@ -127,8 +176,13 @@ func TestParseGroupChange(t *testing.T) {
 }
 
 func FuzzDecodeContent(f *testing.F) {
-	f.Add([]byte(`{"kind":"location","location":{"latitude":1,"longitude":2,"label":"x"}}`))
-	f.Add([]byte(`{"kind":"receipt","receipt":{"type":"read","ids":["a"]}}`))
+	for _, c := range []*pb.Content{
+		{Data: &pb.DataMessage{Body: "x", Timestamp: 1, Location: &pb.Location{Latitude: 1, Longitude: 2, Label: "x"}}},
+		{Receipt: &pb.ReceiptMessage{Type: pb.ReceiptRead, Timestamps: []uint64{1}}},
+		{Sync: &pb.SyncMessage{Sent: &pb.SyncSent{Timestamp: 1, Message: &pb.DataMessage{Body: "x", Timestamp: 1}, DestinationServiceID: "b"}}},
+	} {
+		f.Add(pb.Marshal(c))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeContent(b)
 		if err == nil {

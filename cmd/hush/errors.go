@@ -18,6 +18,9 @@ const (
 	exitError     = 1
 	exitUsage     = 2
 	exitNeedInput = 3 // the command needs more input, e.g. a code was sent
+	// exitUndecryptable: receive got messages it could not decrypt (their
+	// senders were asked to send them again).
+	exitUndecryptable = 4
 )
 
 // codedError carries the exit code an error should end the process with.

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mau.fi/libsignal/util/keyhelper"
-
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/gdpr"
 	"github.com/hushmsg/hush/internal/client"
@@ -205,7 +203,7 @@ func fakeHome(t *testing.T, dev uint32) string {
 	home := t.TempDir()
 	st, err := store.Open(context.Background(), home)
 	noErr(t, err)
-	ident, err := keyhelper.GenerateIdentityKeyPair()
+	ident, err := newIdentity()
 	noErr(t, err)
 	noErr(t, st.CreateAccount(context.Background(), &store.Account{
 		AccountID: "acc", DeviceID: dev, Password: "pw", Number: "+15550000001", Identity: ident, RegistrationID: 7,

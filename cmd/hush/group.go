@@ -7,52 +7,75 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
-	"go.mau.fi/libsignal/groups"
-	"go.mau.fi/libsignal/protocol"
+	"github.com/google/uuid"
 
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/envelope/wire"
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/signal"
 )
 
-// Group messages are Sender Key messages: each device has its own sender
-// key per group, sends its distribution message 1:1 (over the Double
-// Ratchet sessions) to every member device that lacks the current one,
-// then encrypts a group message once for all. When someone leaves or is
-// removed, every remaining device discards its own sender key, so that
-// its next send creates and distributes a new one the leaver never gets.
-
-// senderKeyName names a device's sender key in a group.
-func senderKeyName(groupID, acct string, dev uint32) *protocol.SenderKeyName {
-	return protocol.NewSenderKeyName(groupID, protocol.NewSignalAddress(acct, dev))
-}
+// Group messages are Sender Key messages (ciphertext type 7): each device
+// has its own sender key per group, named by a distribution id (a UUID)
+// of its own choosing; it sends its SenderKeyDistributionMessage 1:1 (over
+// the Double Ratchet sessions, Content.sender_key_distribution_message)
+// to every member device that lacks the current one, then encrypts a
+// group message once for all. As in libsignal apps, a distribution names
+// no group: the receiver keeps it by sender and distribution id, and
+// learns its group from the first group message on it (the envelope's
+// group, checked against DataMessage.group); a distribution seen in one
+// group is refused in another. When someone leaves or is removed, every
+// remaining device discards its own sender key and takes a new
+// distribution id, so that its next send creates and distributes a new
+// key the leaver never gets.
 
 // sendGroup sends c to every other member device of a group and every
-// other device of this account, repairing sessions and redistributing the
-// sender key on 409 and 410. A message people read is kept in the history.
+// other device of this account; a message people read is kept in the
+// history.
 func (m *messenger) sendGroup(ctx context.Context, groupID string, c *content, ephemeral bool, via sender) (*api.SendResult, error) {
-	c.Group, c.SentAt = groupID, time.Now().UnixMilli()
-	g, err := m.refreshGroup(ctx, groupID)
+	c.Group = groupID
+	if err := m.stamp(ctx, c); err != nil {
+		return nil, err
+	}
+	g, res, err := m.sendGroupOnce(ctx, groupID, c, ephemeral, via)
 	if err != nil {
 		return nil, err
+	}
+	if !ephemeral && readable(c.Kind) {
+		m.keepSent(ctx, res, "", c, otherMembers(g, m.me.AccountID))
+	}
+	return res, nil
+}
+
+// sendGroupContent sends c (stamped already) to a group; see
+// sendGroupOnce.
+func (m *messenger) sendGroupContent(ctx context.Context, groupID string, c *content, ephemeral bool, via sender) (*api.SendResult, error) {
+	c.Group = groupID
+	_, res, err := m.sendGroupOnce(ctx, groupID, c, ephemeral, via)
+	return res, err
+}
+
+// sendGroupOnce sends c to a group, repairing sessions and redistributing
+// the sender key on 409 and 410. It returns the group as the server had
+// it.
+func (m *messenger) sendGroupOnce(ctx context.Context, groupID string, c *content, ephemeral bool, via sender) (*api.Group, *api.SendResult, error) {
+	g, err := m.refreshGroup(ctx, groupID)
+	if err != nil {
+		return nil, nil, err
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := m.groupSendOnce(ctx, g, c, ephemeral, via)
 		if err == nil {
-			if !ephemeral && readable(c.Kind) {
-				m.keepSent(ctx, res, "", c, otherMembers(g, m.me.AccountID))
-			}
-			return res, nil
+			return g, res, nil
 		}
 		var ae *client.APIError
 		if errors.Is(err, errKeyChanged) && attempt < maxSendAttempts {
 			continue
 		}
 		if !errors.As(err, &ae) || attempt == maxSendAttempts {
-			return nil, err
+			return nil, nil, err
 		}
 		switch ae.Body.Code {
 		case api.CodeMismatchedDevices:
@@ -62,12 +85,12 @@ func (m *messenger) sendGroup(ctx context.Context, groupID string, c *content, e
 		case api.CodeStaleDevices:
 			err = m.repairGroupStale(ctx, groupID, ae.Body.Stale)
 		case api.CodeNotFound, api.CodeForbidden:
-			return nil, fmt.Errorf("no group %s, or this account is not a member: %w", groupID, err)
+			return nil, nil, fmt.Errorf("no group %s, or this account is not a member: %w", groupID, err)
 		default:
-			return nil, err
+			return nil, nil, err
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 }
@@ -91,7 +114,7 @@ func (m *messenger) groupSendOnce(ctx context.Context, g *api.Group, c *content,
 	if err != nil {
 		return nil, err
 	}
-	gs := &api.GroupSend{Type: protocol.SENDERKEY_TYPE, Content: ct, Recipients: recips, Ephemeral: ephemeral, Urgent: urgency(c)}
+	gs := &api.GroupSend{Type: int(signal.TypeSenderKey), Content: ct, Recipients: recips, Ephemeral: ephemeral, Urgent: urgency(c)}
 	return via.groupSend(ctx, g.GroupID, gs)
 }
 
@@ -134,28 +157,17 @@ func (m *messenger) groupRecipients(ctx context.Context, g *api.Group) ([]api.Gr
 // recipientsOfLocked names the devices of acct this device has sessions
 // with; for another account without any it fetches the bundles first.
 func (m *messenger) recipientsOfLocked(ctx context.Context, acct string) ([]api.GroupRecipient, error) {
-	devs, err := m.st.GetSubDeviceSessions(ctx, acct)
+	devs, err := m.sendableLocked(ctx, acct, acct != m.me.AccountID)
 	if err != nil {
 		return nil, err
 	}
-	if len(devs) == 0 && acct != m.me.AccountID {
-		if err := m.fetchBundlesLocked(ctx, acct, client.AllDevices); err != nil {
-			return nil, err
-		}
-		if devs, err = m.st.GetSubDeviceSessions(ctx, acct); err != nil {
-			return nil, err
-		}
-	}
 	var out []api.GroupRecipient
 	for _, d := range devs {
-		if acct == m.me.AccountID && d == m.me.DeviceID {
-			continue
-		}
-		rec, err := m.st.LoadSession(ctx, protocol.NewSignalAddress(acct, d))
+		reg, err := m.registrationLocked(ctx, address(acct, d))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, api.GroupRecipient{AccountID: acct, DeviceID: d, RegistrationID: rec.SessionState().RemoteRegistrationID()})
+		out = append(out, api.GroupRecipient{AccountID: acct, DeviceID: d, RegistrationID: reg})
 	}
 	return out, nil
 }
@@ -173,9 +185,10 @@ func (m *messenger) distributeSenderKey(ctx context.Context, groupID string, rec
 	if err != nil {
 		return 0, err
 	}
-	c := &content{Kind: kindSenderKey, Group: groupID, SenderKey: dm.Serialize(), SentAt: time.Now().UnixMilli()}
-	for _, acct := range lacking(recips, sent, dm.ID(), m.me.AccountID) {
-		if acct == m.me.AccountID && !slices.Contains(lacking(recips, sent, dm.ID(), ""), acct) {
+	keyID := dm.ChainID
+	c := &content{Kind: kindSenderKey, SenderKey: dm.Bytes()}
+	for _, acct := range lacking(recips, sent, keyID, m.me.AccountID) {
+		if acct == m.me.AccountID && !slices.Contains(lacking(recips, sent, keyID, ""), acct) {
 			continue // sync copies of the sends before covered this account's devices
 		}
 		_, devs, err := m.send1to1(ctx, acct, c, false, via)
@@ -183,13 +196,13 @@ func (m *messenger) distributeSenderKey(ctx context.Context, groupID string, rec
 			return 0, fmt.Errorf("send the group's key to %s: %w", m.display(ctx, acct), err)
 		}
 		for _, d := range devs {
-			if err := m.st.MarkSenderKeySent(ctx, groupID, d, dm.ID()); err != nil {
+			if err := m.st.MarkSenderKeySent(ctx, groupID, d, keyID); err != nil {
 				return 0, err
 			}
-			sent[d] = dm.ID()
+			sent[d] = keyID
 		}
 	}
-	return dm.ID(), nil
+	return keyID, nil
 }
 
 // lacking lists the accounts with a recipient device that has not been
@@ -215,20 +228,51 @@ func lacking(recips []api.GroupRecipient, sent map[store.Device]uint32, keyID ui
 }
 
 // senderKey returns the distribution message of this device's sender key
-// of a group, creating the key when there is none.
-func (m *messenger) senderKey(ctx context.Context, groupID string) (*protocol.SenderKeyDistributionMessage, error) {
+// of a group, creating the key (and its distribution id) when there is
+// none.
+func (m *messenger) senderKey(ctx context.Context, groupID string) (*signal.SenderKeyDistributionMessage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var dm *protocol.SenderKeyDistributionMessage
+	var dm *signal.SenderKeyDistributionMessage
 	err := m.st.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		dm, err = groups.NewGroupSessionBuilder(m.st, m.ser).Create(ctx, senderKeyName(groupID, m.me.AccountID, m.me.DeviceID))
+		dm, _, err = m.ownSenderKeyLocked(ctx, groupID)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sender key of group %s: %w", groupID, err)
 	}
 	return dm, nil
+}
+
+// ownSenderKeyLocked returns this device's distribution message of a
+// group and its distribution id, creating both when needed.
+func (m *messenger) ownSenderKeyLocked(ctx context.Context, groupID string) (*signal.SenderKeyDistributionMessage, uuid.UUID, error) {
+	g, err := m.st.Group(ctx, groupID)
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	if g == nil {
+		g = &store.Group{ID: groupID}
+	}
+	dist, err := uuid.Parse(g.DistributionID)
+	if err != nil {
+		if dist, err = uuid.NewRandom(); err != nil {
+			return nil, uuid.Nil, err
+		}
+		g.DistributionID = dist.String()
+		if err := m.st.SaveGroup(ctx, g); err != nil {
+			return nil, uuid.Nil, err
+		}
+	}
+	dm, err := m.cipher.CreateSenderKeyDistribution(ctx, dist)
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	if err := m.st.SetSenderKeyGroup(ctx, address(m.me.AccountID, m.me.DeviceID), dist, groupID); err != nil {
+		return nil, uuid.Nil, err
+	}
+	return dm, dist, nil
 }
 
 // groupEncrypt encrypts c with this device's sender key of a group,
@@ -243,20 +287,16 @@ func (m *messenger) groupEncrypt(ctx context.Context, groupID string, c *content
 	defer m.mu.Unlock()
 	var out []byte
 	err = m.st.InTx(ctx, func(ctx context.Context) error {
-		name := senderKeyName(groupID, m.me.AccountID, m.me.DeviceID)
-		b := groups.NewGroupSessionBuilder(m.st, m.ser)
-		dm, err := b.Create(ctx, name)
+		dm, dist, err := m.ownSenderKeyLocked(ctx, groupID)
 		if err != nil {
 			return err
 		}
-		if dm.ID() != keyID {
+		if dm.ChainID != keyID {
 			return errKeyChanged
 		}
-		ct, err := groups.NewGroupCipher(b, name, m.st).Encrypt(ctx, plain)
-		if err != nil {
+		if out, err = m.cipher.GroupEncrypt(ctx, dist, plain); err != nil {
 			return fmt.Errorf("encrypt for group %s: %w", groupID, err)
 		}
-		out = ct.SignedSerialize()
 		return nil
 	})
 	return out, err
@@ -264,35 +304,48 @@ func (m *messenger) groupEncrypt(ctx context.Context, groupID string, c *content
 
 // groupDecryptLocked decrypts a Sender Key message of the envelope's group
 // with the sender's sender key.
-func (m *messenger) groupDecryptLocked(ctx context.Context, env *wire.Envelope, addr *protocol.SignalAddress) ([]byte, error) {
+func (m *messenger) groupDecryptLocked(ctx context.Context, env *wire.Envelope, addr signal.ProtocolAddress) ([]byte, error) {
 	if env.Group == "" {
 		return nil, errors.New("a group message without a group")
 	}
-	msg, err := protocol.NewSenderKeyMessageFromBytes(env.Content, m.ser.SenderKeyMessage)
-	if err != nil {
-		return nil, fmt.Errorf("parse group message: %w", err)
-	}
-	name := protocol.NewSenderKeyName(env.Group, addr)
-	return groups.NewGroupCipher(groups.NewGroupSessionBuilder(m.st, m.ser), name, m.st).Decrypt(ctx, msg)
+	return m.cipher.GroupDecrypt(ctx, addr, env.Content)
 }
 
-// processSenderKeyLocked keeps the sender key a device sent for a group.
-// A key already held (a second copy) is left as it is, so that its chain
-// does not move back.
-func (m *messenger) processSenderKeyLocked(ctx context.Context, env *wire.Envelope, c *content) error {
-	dm, err := protocol.NewSenderKeyDistributionMessageFromBytes(c.SenderKey, m.ser.SenderKeyDistributionMessage)
+// senderKeyDistribution returns the distribution id of a SenderKeyMessage.
+func senderKeyDistribution(msg []byte) (uuid.UUID, error) {
+	sm, err := signal.ParseSenderKeyMessage(msg)
 	if err != nil {
-		return &decryptError{fmt.Errorf("parse sender key: %w", err)}
+		return uuid.Nil, err
 	}
-	name := senderKeyName(c.Group, env.SourceAccount, env.SourceDevice)
-	rec, err := m.st.LoadSenderKey(ctx, name)
-	if err != nil {
+	return sm.DistributionID, nil
+}
+
+// bindSenderKeyLocked ties a sender's distribution to the group it was
+// first used in, and refuses it in any other.
+func (m *messenger) bindSenderKeyLocked(ctx context.Context, sender signal.ProtocolAddress, dist uuid.UUID, groupID string) error {
+	g, ok, err := m.st.SenderKeyGroup(ctx, sender, dist)
+	switch {
+	case err != nil:
 		return err
+	case !ok:
+		return errors.New("a group message on an unknown sender key")
+	case g == "":
+		return m.st.SetSenderKeyGroup(ctx, sender, dist, groupID)
+	case g != groupID:
+		return errors.New("a sender key of another group")
 	}
-	if _, err := rec.GetSenderKeyStateByID(dm.ID()); err == nil {
-		return nil
+	return nil
+}
+
+// processSenderKeyLocked keeps the sender key a device sent. A key
+// already held (a second copy) is left as it is, so that its chain does
+// not move back.
+func (m *messenger) processSenderKeyLocked(ctx context.Context, env *wire.Envelope, c *content) error {
+	dm, err := signal.ParseSenderKeyDistributionMessage(c.SenderKey)
+	if err != nil {
+		return fmt.Errorf("parse sender key: %w", err)
 	}
-	return groups.NewGroupSessionBuilder(m.st, m.ser).Process(ctx, name, dm)
+	return m.cipher.ProcessSenderKeyDistribution(ctx, address(env.SourceAccount, env.SourceDevice), dm)
 }
 
 // repairGroupMismatched repairs sessions after a 409 like a 1:1 send does,
@@ -386,7 +439,7 @@ func (m *messenger) updateGroupLocked(ctx context.Context, groupID string, versi
 		if err := m.rotateLocked(ctx, groupID); err != nil {
 			return err
 		}
-		g.Rotated = version
+		g.Rotated, g.DistributionID = version, ""
 	}
 	return m.st.SaveGroup(ctx, g)
 }
@@ -394,7 +447,7 @@ func (m *messenger) updateGroupLocked(ctx context.Context, groupID string, versi
 // leftGroupLocked records that this account is no longer a member and
 // forgets every sender key of the group.
 func (m *messenger) leftGroupLocked(ctx context.Context, g *store.Group, version int64) error {
-	g.Member, g.Members = false, nil
+	g.Member, g.Members, g.DistributionID = false, nil, ""
 	g.Version = max(g.Version, version)
 	if err := m.st.DeleteSenderKeys(ctx, g.ID, "", 0); err != nil {
 		return err
@@ -405,7 +458,9 @@ func (m *messenger) leftGroupLocked(ctx context.Context, g *store.Group, version
 	return m.st.SaveGroup(ctx, g)
 }
 
-// rotateLocked discards this device's own sender key of a group.
+// rotateLocked discards this device's own sender key of a group; the
+// caller clears the group's distribution id, so that the next send takes
+// a new one.
 func (m *messenger) rotateLocked(ctx context.Context, groupID string) error {
 	if err := m.st.DeleteSenderKeys(ctx, groupID, m.me.AccountID, m.me.DeviceID); err != nil {
 		return err

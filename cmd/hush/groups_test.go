@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/internal/testkit"
+	"github.com/hushmsg/hush/signal"
 )
 
 // ofKind keeps the messages of one kind.
@@ -40,19 +42,30 @@ func jsonOut[T any](t *testing.T, r result) T {
 	return v
 }
 
-// senderKeyID returns the id of the current sender key dev holds for
-// owner's device ownerDev in a group (0: none), reading dev's store while
-// no command runs.
-func (c *cli) senderKeyID(dev, groupID, owner string, ownerDev uint32) (ids []uint32) {
+// ownDistribution returns the distribution id of dev's current sender key
+// of a group ("" when none), reading dev's store while no command runs.
+func (c *cli) ownDistribution(dev, groupID string) string {
 	c.t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(c.homes, dev))
 	noErr(c.t, err)
 	defer st.Close()
-	rec, err := st.LoadSenderKey(context.Background(), senderKeyName(groupID, owner, ownerDev))
+	g, err := st.Group(context.Background(), groupID)
 	noErr(c.t, err)
-	for _, s := range rec.Structure().SenderKeyStates {
-		ids = append(ids, s.KeyID)
+	if g == nil {
+		return ""
 	}
+	return g.DistributionID
+}
+
+// distributions returns the distribution ids of the sender keys dev holds
+// for owner's device ownerDev.
+func (c *cli) distributions(dev, owner string, ownerDev uint32) []string {
+	c.t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(c.homes, dev))
+	noErr(c.t, err)
+	defer st.Close()
+	ids, err := st.SenderKeyDistributions(context.Background(), signal.ProtocolAddress{Name: owner, DeviceID: ownerDev})
+	noErr(c.t, err)
 	return ids
 }
 
@@ -137,7 +150,7 @@ func TestGroups(t *testing.T) {
 
 	// alice removes carol: carol is told, gets nothing new, and holds
 	// none of the keys alice and bob send with afterwards.
-	aliceKeyBefore := c.senderKeyID("alice1", g, aliceID, 1)
+	aliceKeyBefore := c.ownDistribution("alice1", g)
 	c.run("alice1", "group", "remove", g, carol)
 	got = c.receive("carol1")
 	notices := ofKind(got, kindGroupChange)
@@ -151,15 +164,15 @@ func TestGroups(t *testing.T) {
 	assert(t, bodies(ofKind(c.receive("alice1"), kindText)) == "bob after carol", "alice1 missed bob's message")
 	assert(t, len(ofKind(c.receive("carol1"), kindText)) == 0, "carol1 still gets group messages")
 
-	aliceKey := c.senderKeyID("alice1", g, aliceID, 1)
-	assert(t, len(aliceKey) == 1 && len(aliceKeyBefore) == 1 && aliceKey[0] != aliceKeyBefore[0], "alice's key %v, before %v", aliceKey, aliceKeyBefore)
-	for _, id := range c.senderKeyID("carol1", g, aliceID, 1) {
-		assert(t, id != aliceKey[0], "carol holds alice's new key")
-	}
+	aliceKey := c.ownDistribution("alice1", g)
+	assert(t, aliceKey != "" && aliceKeyBefore != "" && aliceKey != aliceKeyBefore, "alice's key %v, before %v", aliceKey, aliceKeyBefore)
+	assert(t, !slices.Contains(c.distributions("carol1", aliceID, 1), aliceKeyBefore), "carol kept alice's key of the group she left")
+	assert(t, !slices.Contains(c.distributions("carol1", aliceID, 1), aliceKey), "carol holds alice's new key")
+	assert(t, slices.Contains(c.distributions("bob1", aliceID, 1), aliceKey), "bob lacks alice's new key")
 	bobID := c.accountID("bob1")
-	bobKey := c.senderKeyID("bob1", g, bobID, 1)
-	assert(t, len(bobKey) == 1 && !containsID(c.senderKeyID("carol1", g, bobID, 1), bobKey[0]), "carol holds bob's new key")
-	assert(t, containsID(c.senderKeyID("alice2", g, bobID, 1), bobKey[0]), "alice2 lacks bob's new key")
+	bobKey := c.ownDistribution("bob1", g)
+	assert(t, bobKey != "" && !slices.Contains(c.distributions("carol1", bobID, 1), bobKey), "carol holds bob's new key")
+	assert(t, slices.Contains(c.distributions("alice2", bobID, 1), bobKey), "alice2 lacks bob's new key")
 
 	// carol can no longer send to the group.
 	r = c.try("carol1", nil, "send", "--group", g, "let me in")
@@ -187,15 +200,6 @@ func TestGroups(t *testing.T) {
 	got = c.receive("alice1")
 	assert(t, bodies(ofKind(got, kindText)) == "yes, here" && got[len(got)-1].Group == g, "alice1 got %+v", got)
 	assert(t, c.statusOf("alice1", thereID) == bob+"=read", "status of the message bob's chat showed: %q", c.statusOf("alice1", thereID))
-}
-
-func containsID(ids []uint32, id uint32) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // TestReceiptsAndLocation checks 1:1 receipts through delivered and read

@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"go.mau.fi/libsignal/util/keyhelper"
+	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/testkit"
+	"github.com/hushmsg/hush/signal"
 )
 
 func assert(t *testing.T, ok bool, format string, args ...any) {
@@ -139,7 +141,7 @@ func TestExitCodesWithoutServer(t *testing.T) {
 		assert(t, r.stdout == "", "%s: stdout %q", tc.name, r.stdout)
 	}
 	r := hush(t, nil, "help")
-	assert(t, r.code == exitOK && strings.Contains(r.stdout, "safety-number") && strings.Contains(r.stdout, "X3DH"), "help: %+v", r)
+	assert(t, r.code == exitOK && strings.Contains(r.stdout, "safety-number") && strings.Contains(r.stdout, "PQXDH"), "help: %+v", r)
 }
 
 // TestRegisterWithoutCodeNeedsInput checks exit status 3 when a code was
@@ -162,33 +164,58 @@ func TestRegisterWithoutCodeNeedsInput(t *testing.T) {
 
 func TestSafetyNumber(t *testing.T) {
 	t.Parallel()
-	a, err := keyhelper.GenerateIdentityKeyPair()
+	a, err := newIdentity()
 	noErr(t, err)
-	b, err := keyhelper.GenerateIdentityKeyPair()
+	b, err := newIdentity()
 	noErr(t, err)
-	c, err := keyhelper.GenerateIdentityKeyPair()
+	c, err := newIdentity()
 	noErr(t, err)
-	ak, bk, ck := a.PublicKey().Serialize(), b.PublicKey().Serialize(), c.PublicKey().Serialize()
-	ab := safetyNumber("alice", ak, "bob", bk)
+	const alice, bob, carol = "8d3f7f3e-55a2-4c63-a8a4-0f5b3f6f1c11", "2b7e6c1a-9d1e-4c39-b4f5-6a1f0c8e9d22", "0c6b4a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c"
+	sn := func(l string, lk signal.IdentityKeyPair, r string, rk signal.IdentityKeyPair) string {
+		t.Helper()
+		s, err := safetyNumber(l, lk.Public, r, rk.Public)
+		noErr(t, err)
+		return s
+	}
+	ab := sn(alice, a, bob, b)
 	assert(t, len(ab) == 60 && strings.Trim(ab, "0123456789") == "", "safety number %q is not 60 digits", ab)
-	assert(t, ab == safetyNumber("bob", bk, "alice", ak), "the two sides see different numbers")
-	assert(t, ab != safetyNumber("alice", ak, "bob", ck), "a changed key kept the number")
-	assert(t, ab != safetyNumber("alice", ak, "carol", bk), "a changed identifier kept the number")
+	assert(t, ab == sn(bob, b, alice, a), "the two sides see different numbers")
+	assert(t, ab != sn(alice, a, bob, c), "a changed key kept the number")
+	assert(t, ab != sn(alice, a, carol, b), "a changed identifier kept the number")
+	_, err = safetyNumber("alice", a.Public, bob, b.Public)
+	assert(t, err != nil, "an account id that is no UUID was taken")
 	g := groupDigits(ab)
 	assert(t, len(strings.Fields(g)) == 12 && strings.ReplaceAll(g, " ", "") == ab, "grouped %q", g)
 }
 
+// TestSafetyNumberIsLibsignals: the number is libsignal's version-2
+// fingerprint over the ACIs, as the official apps show it.
+func TestSafetyNumberIsLibsignals(t *testing.T) {
+	t.Parallel()
+	a, err := newIdentity()
+	noErr(t, err)
+	b, err := newIdentity()
+	noErr(t, err)
+	const alice, bob = "8d3f7f3e-55a2-4c63-a8a4-0f5b3f6f1c11", "2b7e6c1a-9d1e-4c39-b4f5-6a1f0c8e9d22"
+	got, err := safetyNumber(alice, a.Public, bob, b.Public)
+	noErr(t, err)
+	au, bu := uuid.MustParse(alice), uuid.MustParse(bob)
+	fp, err := signal.NewFingerprint(2, 5200, au[:], a.Public, bu[:], b.Public)
+	noErr(t, err)
+	assert(t, got == fp.Display, "safety number %s, libsignal's %s", got, fp.Display)
+}
+
 func TestVerifyPQPreKey(t *testing.T) {
 	t.Parallel()
-	ident, err := keyhelper.GenerateIdentityKeyPair()
+	ident, err := newIdentity()
 	noErr(t, err)
-	other, err := keyhelper.GenerateIdentityKeyPair()
+	other, err := newIdentity()
 	noErr(t, err)
-	k, err := newPQPreKey(4, ident, false)
+	k, err := signal.GenerateKyberPreKey(ident, 4, time.Now(), nil)
 	noErr(t, err)
-	assert(t, len(k.PublicKey) == 1569 && k.PublicKey[0] == 0x08, "PQ key of %d bytes, type %#x", len(k.PublicKey), k.PublicKey[0])
-	good := k.API()
-	noErr(t, verifyPQPreKey(ident.PublicKey().PublicKey(), &good))
+	good := kyberAPI(k)
+	assert(t, len(good.PublicKey) == 1569 && good.PublicKey[0] == 0x08, "PQ key of %d bytes, type %#x", len(good.PublicKey), good.PublicKey[0])
+	noErr(t, verifyPQPreKey(ident.Public, &good))
 
 	mutate := map[string]func(*api.SignedPreKey){
 		"other identity": func(*api.SignedPreKey) {},
@@ -201,9 +228,9 @@ func TestVerifyPQPreKey(t *testing.T) {
 	for name, m := range mutate {
 		bad := api.SignedPreKey{KeyID: good.KeyID, PublicKey: bytes.Clone(good.PublicKey), Signature: bytes.Clone(good.Signature)}
 		m(&bad)
-		signer := ident.PublicKey().PublicKey()
+		signer := ident.Public
 		if name == "other identity" {
-			signer = other.PublicKey().PublicKey()
+			signer = other.Public
 		}
 		err := verifyPQPreKey(signer, &bad)
 		assert(t, errors.Is(err, errBadPQKey), "%s: got %v, want errBadPQKey", name, err)
@@ -216,10 +243,6 @@ func TestPrintableAndNumbers(t *testing.T) {
 	for n, ok := range map[string]bool{"+15550000001": true, "+1": false, "15550000001": false, "+0555": false, "+1555a": false, "+1234567890123456": false} {
 		assert(t, isE164(n) == ok, "isE164(%q) = %v", n, !ok)
 	}
-	_, err := decodeContent([]byte(`{"body":"x"}`))
-	assert(t, err != nil, "content without kind accepted")
-	c, err := decodeContent([]byte(`{"kind":"text","body":"x","sent_at":5,"extra":1}`))
-	assert(t, err == nil && c.Body == "x" && c.SentAt == 5, "content: %+v %v", c, err)
 }
 
 // TestMain fails the package if a command leaves a goroutine behind.

@@ -34,6 +34,9 @@ type inbox struct {
 	receipts pendingReceipts
 	// xfer downloads attachments; only the serving goroutine touches it.
 	xfer *transfers
+	// failed counts the envelopes that did not decrypt; only the serving
+	// goroutine touches it while it runs.
+	failed int
 
 	mu   sync.Mutex // guards sock
 	sock *client.MessageSocket
@@ -203,20 +206,32 @@ func (in *inbox) serve(ctx context.Context, sock *client.MessageSocket, stopWhen
 
 // handle decrypts, records and prints one envelope, then acks it and
 // notes the receipt it owes. A message that does not decrypt is reported
-// and acked all the same, so that it cannot jam the mailbox; a message the
-// store could not record is not acked (it comes again).
+// (and counted: receive then ends with exitUndecryptable) and its sender
+// asked to send it again; only then is it acked, so that it cannot jam
+// the mailbox and is not lost in silence. A message whose content is not
+// valid is reported and acked. A message the store could not record is
+// not acked (it comes again).
 func (in *inbox) handle(ctx context.Context, sock *client.MessageSocket, env *wire.Envelope) error {
 	r, err := in.m.receive(ctx, env)
-	var de *decryptError
+	var (
+		de *decryptError
+		ce *contentError
+	)
 	switch {
 	case err == nil:
-		if err := in.show(ctx, r); err != nil {
-			return err
+		if r != nil {
+			if err := in.show(ctx, r); err != nil {
+				return err
+			}
 		}
 	case errors.Is(err, errDuplicate):
 	case errors.As(err, &de):
-		fmt.Fprintf(in.a.stderr, "hush: cannot decrypt message %s from %s (device %d): %s\n",
-			env.ID, in.who(ctx, env.SourceAccount), env.SourceDevice, oneLine(de.Error()))
+		if err := in.undecryptable(ctx, env, de); err != nil {
+			return err
+		}
+	case errors.As(err, &ce):
+		fmt.Fprintf(in.a.stderr, "hush: dropped message %s from %s (device %d): %s\n",
+			env.ID, in.who(ctx, env.SourceAccount), env.SourceDevice, oneLine(ce.Error()))
 	default:
 		return err
 	}
@@ -228,6 +243,32 @@ func (in *inbox) handle(ctx context.Context, sock *client.MessageSocket, env *wi
 	}
 	if r != nil {
 		in.oweReceipt(r)
+	}
+	return nil
+}
+
+// undecryptable reports an envelope that did not decrypt and asks its
+// sender to send it again. Only an ended ctx is returned: a failed
+// request is reported too.
+func (in *inbox) undecryptable(ctx context.Context, env *wire.Envelope, de *decryptError) error {
+	in.failed++
+	asked := true
+	if !env.Ephemeral {
+		if err := in.m.sendDecryptionError(ctx, env, in); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			asked = false
+			fmt.Fprintf(in.a.stderr, "hush: warning: %s\n", oneLine(err.Error()))
+		}
+	}
+	fmt.Fprintf(in.a.stderr, "hush: cannot decrypt message %s from %s (device %d): %s\n",
+		env.ID, in.who(ctx, env.SourceAccount), env.SourceDevice, oneLine(de.Error()))
+	if in.p.json {
+		return in.p.jsonLine(receivedJSON{
+			ID: env.ID, FromAccount: env.SourceAccount, FromDevice: env.SourceDevice, Kind: kindUndecryptable,
+			ServerTimestamp: env.ServerTimestamp, Group: env.Group, Error: oneLine(de.Error()), ResendAsked: asked,
+		})
 	}
 	return nil
 }
@@ -252,7 +293,7 @@ func (in *inbox) oweReceipt(r *received) {
 	if in.reading(r) {
 		typ = receiptRead
 	}
-	in.receipts.add(env.SourceAccount, typ, env.ID)
+	in.receipts.add(env.SourceAccount, typ, c.SentAt)
 }
 
 // reading reports whether r belongs to the conversation the user reads.
@@ -270,7 +311,7 @@ func (in *inbox) flushReceipts(ctx context.Context) {
 	for _, k := range order {
 		err := in.m.sendReceipt(ctx, k.to, k.typ, ids[k], in)
 		if err == nil && k.typ == receiptRead {
-			err = in.m.st.MarkReadFrom(ctx, k.to, ids[k])
+			err = in.m.st.MarkReadAt(ctx, k.to, ids[k])
 		}
 		if err != nil && ctx.Err() == nil {
 			fmt.Fprintf(in.a.stderr, "hush: warning: %s\n", oneLine(err.Error()))
@@ -294,7 +335,16 @@ type receivedJSON struct {
 	Attachment      *savedJSON `json:"attachment,omitempty"`
 	Typing          string     `json:"typing,omitempty"`
 	Change          any        `json:"change,omitempty"`
+	// Error and ResendAsked are set on kind "undecryptable": why the
+	// envelope did not decrypt, and whether its sender was asked to send
+	// it again.
+	Error       string `json:"error,omitempty"`
+	ResendAsked bool   `json:"resend_asked,omitempty"`
 }
+
+// kindUndecryptable is the kind receive --json prints for an envelope
+// that did not decrypt.
+const kindUndecryptable = "undecryptable"
 
 // savedJSON is a received attachment as receive --json prints it: where
 // it was saved, or why it was not.
@@ -311,7 +361,7 @@ type savedJSON struct {
 // not printed.
 func (in *inbox) show(ctx context.Context, r *received) error {
 	switch r.content.Kind {
-	case kindReceipt, kindSenderKey:
+	case kindReceipt, kindSenderKey, kindUnknown:
 		return nil
 	case kindTyping:
 		return in.printTyping(ctx, r)

@@ -12,8 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	_ "github.com/hushmsg/hush/internal/signallog" // silence libsignal's logger before any use
 )
 
 func main() {

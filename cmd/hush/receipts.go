@@ -4,17 +4,19 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
 	"github.com/hushmsg/hush/envelope/wire"
 )
 
-// Receipts are 1:1 messages of kind receipt, to the account that sent the
-// messages (for group messages too), naming their envelope ids. Delivery
-// receipts go out for every message people read as it is received; read
-// receipts when the user reads (hush read, or chat showing it). They are
-// sent with urgent false, so that they never wake a phone.
+// Receipts are 1:1 ReceiptMessages to the account that sent the messages
+// (for group messages too), naming them by their DataMessage timestamps
+// as Signal's receipts do; the receiver maps a timestamp to the messages
+// it sent with it. Delivery receipts go out for every message people read
+// as it is received; read receipts when the user reads (hush read, or
+// chat showing it). They are sent with urgent false, so that they never
+// wake a phone. This account's other devices get the same receipt: a
+// read receipt marks the messages it names read there too.
 
 // urgency is the urgent flag of a send of c: receipts and typing notices
 // never wake an offline device by push (receipts wait for its next
@@ -28,14 +30,13 @@ func urgency(c *content) *bool {
 }
 
 // recordReceiptLocked records a receipt. From another account it moves
-// the status of this account's sent messages; a sync copy of a read
-// receipt one of this account's devices sent marks those messages read
-// here too.
+// the status of this account's sent messages; one of this account's own
+// devices' read receipts marks those messages read here too.
 func (m *messenger) recordReceiptLocked(ctx context.Context, env *wire.Envelope, c *content) error {
 	r := c.Receipt
 	if env.SourceAccount == m.me.AccountID {
-		if c.SyncTo != "" && r.Type == receiptRead {
-			return m.st.MarkReadFrom(ctx, c.SyncTo, r.IDs)
+		if r.Type == receiptRead {
+			return m.st.MarkReadAt(ctx, "", r.Timestamps)
 		}
 		return nil
 	}
@@ -43,19 +44,25 @@ func (m *messenger) recordReceiptLocked(ctx context.Context, env *wire.Envelope,
 	if r.Type == receiptRead {
 		status = store.StatusRead
 	}
-	for _, id := range r.IDs {
-		if _, err := m.st.RecordReceipt(ctx, m.me.AccountID, env.SourceAccount, id, status, env.ServerTimestamp); err != nil {
+	for _, ts := range r.Timestamps {
+		ids, err := m.st.EnvelopesAt(ctx, m.me.AccountID, ts)
+		if err != nil {
 			return err
+		}
+		for _, id := range ids {
+			if _, err := m.st.RecordReceipt(ctx, m.me.AccountID, env.SourceAccount, id, status, env.ServerTimestamp); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// sendReceipt sends a receipt of type typ for the messages ids (in
-// batches of maxReceiptIDs) to the account that sent them.
-func (m *messenger) sendReceipt(ctx context.Context, to, typ string, ids []string, via sender) error {
-	for batch := range slices.Chunk(ids, maxReceiptIDs) {
-		c := &content{Kind: kindReceipt, Receipt: &receipt{Type: typ, IDs: batch}, SentAt: time.Now().UnixMilli()}
+// sendReceipt sends a receipt of type typ for the messages sent at
+// timestamps (in batches of maxReceiptIDs) to the account that sent them.
+func (m *messenger) sendReceipt(ctx context.Context, to, typ string, timestamps []int64, via sender) error {
+	for batch := range slices.Chunk(timestamps, maxReceiptIDs) {
+		c := &content{Kind: kindReceipt, Receipt: &receipt{Type: typ, Timestamps: batch}}
 		if _, _, err := m.send1to1(ctx, to, c, false, via); err != nil {
 			return fmt.Errorf("send %s receipt to %s: %w", typ, m.display(ctx, to), err)
 		}
@@ -77,12 +84,11 @@ func (m *messenger) readMessages(ctx context.Context, msgs []store.Message, via 
 	}
 	n := 0
 	for _, from := range order {
-		var ids []string
-		var seqs []int64
+		var timestamps, seqs []int64
 		for _, msg := range bySender[from] {
-			ids, seqs = append(ids, msg.EnvelopeID), append(seqs, msg.Seq)
+			timestamps, seqs = append(timestamps, msg.SentAt), append(seqs, msg.Seq)
 		}
-		if err := m.sendReceipt(ctx, from, receiptRead, ids, via); err != nil {
+		if err := m.sendReceipt(ctx, from, receiptRead, timestamps, via); err != nil {
 			return n, err
 		}
 		if err := m.st.MarkRead(ctx, seqs); err != nil {
@@ -97,24 +103,24 @@ func (m *messenger) readMessages(ctx context.Context, msgs []store.Message, via 
 // type, until it flushes them.
 type pendingReceipts struct {
 	order []receiptKey
-	ids   map[receiptKey][]string
+	ids   map[receiptKey][]int64
 }
 
 type receiptKey struct{ to, typ string }
 
-func (p *pendingReceipts) add(to, typ, id string) {
+func (p *pendingReceipts) add(to, typ string, ts int64) {
 	k := receiptKey{to, typ}
 	if p.ids == nil {
-		p.ids = map[receiptKey][]string{}
+		p.ids = map[receiptKey][]int64{}
 	}
 	if _, ok := p.ids[k]; !ok {
 		p.order = append(p.order, k)
 	}
-	p.ids[k] = append(p.ids[k], id)
+	p.ids[k] = append(p.ids[k], ts)
 }
 
 // take returns what is pending and forgets it.
-func (p *pendingReceipts) take() ([]receiptKey, map[receiptKey][]string) {
+func (p *pendingReceipts) take() ([]receiptKey, map[receiptKey][]int64) {
 	order, ids := p.order, p.ids
 	p.order, p.ids = nil, nil
 	return order, ids

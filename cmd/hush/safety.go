@@ -1,45 +1,32 @@
 package main
 
 import (
-	"crypto/sha512"
+	"fmt"
 	"strings"
 
-	"go.mau.fi/libsignal/fingerprint"
-)
+	"github.com/google/uuid"
 
-const (
-	// fingerprintIterations is Signal's count for safety numbers.
-	fingerprintIterations = 5200
-	fingerprintVersion    = 0
-	fingerprintBytes      = 30 // six 5-byte chunks of five digits each
+	"github.com/hushmsg/hush/signal"
 )
 
 // safetyNumber returns the 60-digit safety number of two accounts, the
-// same on both sides: each half is derived from one account's id (its
-// stable identifier) and serialized identity key, and libsignal's display
-// orders the halves.
-func safetyNumber(localID string, localKey []byte, remoteID string, remoteKey []byte) string {
-	return fingerprint.NewDisplay(
-		fingerprintHalf(localID, localKey),
-		fingerprintHalf(remoteID, remoteKey),
-	).DisplayText()
-}
-
-// fingerprintHalf is Signal's numeric fingerprint of one identity:
-// SHA-512 over version || key || id, then iterated over the hash and key.
-func fingerprintHalf(id string, key []byte) []byte {
-	h := sha512.New()
-	h.Write([]byte{0, fingerprintVersion})
-	h.Write(key)
-	h.Write([]byte(id))
-	sum := h.Sum(nil)
-	for range fingerprintIterations {
-		h.Reset()
-		h.Write(sum)
-		h.Write(key)
-		sum = h.Sum(sum[:0])
+// same on both sides: libsignal's numeric fingerprint, version 2, over
+// each account's id (its ACI as 16 bytes) and identity key, with the
+// apps' iteration count.
+func safetyNumber(localID string, localKey signal.IdentityKey, remoteID string, remoteKey signal.IdentityKey) (string, error) {
+	l, err := uuid.Parse(localID)
+	if err != nil {
+		return "", fmt.Errorf("safety number: account id %q: %w", localID, err)
 	}
-	return sum[:fingerprintBytes]
+	r, err := uuid.Parse(remoteID)
+	if err != nil {
+		return "", fmt.Errorf("safety number: account id %q: %w", remoteID, err)
+	}
+	fp, err := signal.NewFingerprint(signal.FingerprintVersion, signal.FingerprintIterations, l[:], localKey, r[:], remoteKey)
+	if err != nil {
+		return "", fmt.Errorf("safety number: %w", err)
+	}
+	return fp.Display, nil
 }
 
 // groupDigits splits a safety number into groups of five.

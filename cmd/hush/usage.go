@@ -77,7 +77,9 @@ Commands:
         Attachments are downloaded, checked (MAC and digest) and decrypted
         into downloads/ in the home directory, under the sender's file name
         made safe, never overwriting a file ("name (1).ext"); chat does
-        the same.
+        the same. A message that does not decrypt is reported (with
+        --json, a line of kind "undecryptable") and its sender asked to
+        send it again; receive then exits with status 4.
   chat TO
   chat --group G
         send each line typed to TO (or the group) and print incoming
@@ -154,16 +156,21 @@ Global flags (before or after the command):
                  default ~/.hush); one process uses a home at a time
   --json         print JSON (one object per line)
 
-Exit status: 0 ok, 1 error, 2 usage, 3 more input needed.
+Exit status: 0 ok, 1 error, 2 usage, 3 more input needed, 4 (receive)
+some messages could not be decrypted: their senders were asked to send
+them again.
 
-Cryptography: sessions are Signal-protocol X3DH + Double Ratchet
-(go.mau.fi/libsignal). hush also publishes signed ML-KEM-1024 (Kyber)
-prekeys and verifies their signatures in fetched bundles, but libsignal
-for Go has no PQXDH, so no session uses them yet. Identity keys are
-trusted on first use; a change is announced with the new safety number.
-Group messages are Sender Key messages: each device sends its sender key
-1:1 to the member devices that lack it, then encrypts each message once;
-the group's id is inside the encrypted content and checked on receipt.
+Cryptography: the Signal protocol as the official libsignal speaks it
+today (Hush's package signal): PQXDH with signed Kyber1024 prekeys, the
+Double Ratchet with the sparse post-quantum ratchet (SPQR), version-4
+messages. Messages are protobuf Contents as Signal lays them out.
+Identity keys are trusted on first use; a change is announced with the
+new safety number (libsignal's, over the account ids). A message that
+does not decrypt is reported, and its sender asked to send it again on a
+new session (a DecryptionErrorMessage). Group messages are Sender Key
+messages: each device sends its sender key 1:1 to the member devices
+that lack it, then encrypts each message once; the group's id is inside
+the encrypted content and checked on receipt.
 Receipts and typing notices are end-to-end encrypted 1:1 messages, sent
 as not urgent: they never wake a device by push. A Web Push wake-up is
 opened as RFC 8291 says (ECDH P-256, HKDF-SHA256, AES-128-GCM) with the

@@ -7,8 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"go.mau.fi/libsignal/ecc"
-	"go.mau.fi/libsignal/keys/identity"
+	"github.com/hushmsg/hush/signal"
 )
 
 // ErrNoAccount means the home holds no registered or linked device yet.
@@ -24,7 +23,7 @@ type Account struct {
 	DeviceID       uint32
 	Password       Secret
 	Number         string
-	Identity       *identity.KeyPair
+	Identity       signal.IdentityKeyPair
 	RegistrationID uint32
 }
 
@@ -61,16 +60,19 @@ func (s *Store) Account() (*Account, error) {
 // CreateAccount saves this device. A home holds one device for its whole
 // life: a second call is ErrHasAccount.
 func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	if a.Identity == nil || a.AccountID == "" || a.DeviceID == 0 || a.Password == "" {
+	if a.AccountID == "" || a.DeviceID == 0 || a.Password == "" {
 		return errors.New("create account: incomplete account")
 	}
-	priv := a.Identity.PrivateKey().Serialize()
-	defer clear(priv[:])
+	if _, err := IdentityKeyPair(a.Identity.Public.Bytes(), a.Identity.Private.Bytes()); err != nil {
+		return fmt.Errorf("create account: %w", err)
+	}
+	priv := a.Identity.Private.Bytes()
+	defer clear(priv)
 	res, err := s.q(ctx).ExecContext(ctx, `INSERT INTO account
 		(id, account_id, device_id, password, number, identity_public, identity_private, registration_id, created)
 		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		a.AccountID, a.DeviceID, a.Password.Reveal(), a.Number,
-		a.Identity.PublicKey().Serialize(), priv[:], a.RegistrationID, s.unix())
+		a.Identity.Public.Bytes(), priv, a.RegistrationID, s.unix())
 	if err != nil {
 		return fmt.Errorf("create account: %w", err)
 	}
@@ -78,7 +80,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
 		return ErrHasAccount
 	}
 	cp := *a
-	s.afterCommit(ctx, func() {
+	s.AfterCommit(ctx, func() {
 		s.mu.Lock()
 		s.acct = &cp
 		s.mu.Unlock()
@@ -113,16 +115,21 @@ func (s *Store) loadAccount(ctx context.Context) (*Account, error) {
 // IdentityKeyPair rebuilds an identity key pair from a serialized public
 // key (33 bytes, type 0x05) and a 32-byte private key, and checks that the
 // two belong together.
-func IdentityKeyPair(public, private []byte) (*identity.KeyPair, error) {
+func IdentityKeyPair(public, private []byte) (signal.IdentityKeyPair, error) {
 	if len(private) != 32 {
-		return nil, errors.New("identity private key must be 32 bytes")
+		return signal.IdentityKeyPair{}, errors.New("identity private key must be 32 bytes")
 	}
-	if len(public) != 33 || public[0] != ecc.DjbType {
-		return nil, errors.New("identity public key must be 33 bytes of type 0x05")
+	pub, err := signal.ParseIdentityKey(public)
+	if err != nil {
+		return signal.IdentityKeyPair{}, errors.New("identity public key must be 33 bytes of type 0x05")
 	}
-	pair := ecc.CreateKeyPair(private)
-	if string(pair.PublicKey().Serialize()) != string(public) {
-		return nil, errors.New("identity private key does not match the public key")
+	priv, err := signal.ParsePrivateKey(private)
+	if err != nil {
+		return signal.IdentityKeyPair{}, errors.New("identity private key is not valid")
 	}
-	return identity.NewKeyPair(identity.NewKey(pair.PublicKey()), pair.PrivateKey()), nil
+	pair := signal.NewIdentityKeyPair(priv)
+	if !pair.Public.Equal(pub) {
+		return signal.IdentityKeyPair{}, errors.New("identity private key does not match the public key")
+	}
+	return pair, nil
 }

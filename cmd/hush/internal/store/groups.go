@@ -9,13 +9,17 @@ import (
 
 // Group is what this device knows of a group: the version and member list
 // last learnt from the server, whether this account is still a member,
-// and the version at which it last rotated its own sender key.
+// the version at which it last rotated its own sender key, and the
+// distribution id of its current sender key.
 type Group struct {
 	ID      string
 	Version int64
 	Member  bool
 	Rotated int64
 	Members []GroupMember
+	// DistributionID names this device's sender key of the group (a new
+	// one on every rotation); "" until it first sends.
+	DistributionID string
 }
 
 // GroupMember is one member account and its role.
@@ -37,8 +41,8 @@ func (g *Group) HasMember(accountID string) bool {
 // Group returns what this device knows of a group, or nil.
 func (s *Store) Group(ctx context.Context, groupID string) (*Group, error) {
 	g := Group{ID: groupID}
-	err := s.q(ctx).QueryRowContext(ctx, `SELECT version, member, rotated FROM groups WHERE group_id = ?`, groupID).
-		Scan(&g.Version, &g.Member, &g.Rotated)
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT version, member, rotated, distribution_id FROM groups WHERE group_id = ?`, groupID).
+		Scan(&g.Version, &g.Member, &g.Rotated, &g.DistributionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -66,10 +70,10 @@ func (s *Store) Group(ctx context.Context, groupID string) (*Group, error) {
 // SaveGroup replaces what this device knows of a group.
 func (s *Store) SaveGroup(ctx context.Context, g *Group) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO groups (group_id, version, member, rotated, updated) VALUES (?, ?, ?, ?, ?)
+		_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO groups (group_id, version, member, rotated, distribution_id, updated) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (group_id) DO UPDATE SET version = excluded.version, member = excluded.member,
-				rotated = excluded.rotated, updated = excluded.updated`,
-			g.ID, g.Version, g.Member, g.Rotated, s.unix())
+				rotated = excluded.rotated, distribution_id = excluded.distribution_id, updated = excluded.updated`,
+			g.ID, g.Version, g.Member, g.Rotated, g.DistributionID, s.unix())
 		if err != nil {
 			return fmt.Errorf("save group %s: %w", g.ID, err)
 		}
@@ -106,7 +110,7 @@ func (s *Store) GroupIDs(ctx context.Context, prefix string) ([]string, error) {
 	return out, wrap(rows.Err(), "list groups")
 }
 
-// DeleteSenderKeys deletes the sender keys of a group: those of one
+// DeleteSenderKeys deletes the sender keys seen in a group: those of one
 // device of an account, of all its devices (device 0), or of every
 // account (account "").
 func (s *Store) DeleteSenderKeys(ctx context.Context, groupID, accountID string, deviceID uint32) error {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"testing"
 
-	"go.mau.fi/libsignal/groups"
-	"go.mau.fi/libsignal/protocol"
+	"github.com/google/uuid"
 
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
+	"github.com/hushmsg/hush/signal"
 )
 
 func TestReceiptsNeverGoBack(t *testing.T) {
@@ -56,7 +56,7 @@ func TestUnreadAndMarkRead(t *testing.T) {
 	s := open(t, t.TempDir())
 	for _, m := range []store.Message{
 		{EnvelopeID: "a", FromAccount: "bob", FromDevice: 1, PeerAccount: "bob"},
-		{EnvelopeID: "b", FromAccount: "bob", FromDevice: 1, Group: "grp"},
+		{EnvelopeID: "b", FromAccount: "bob", FromDevice: 1, Group: "grp", SentAt: 20},
 		{EnvelopeID: "c", FromAccount: "me", FromDevice: 2, PeerAccount: "bob", SyncTo: "bob"}, // a sync copy
 		{EnvelopeID: "d", Group: "grp", Kind: "group_change"},                                  // a server notice
 	} {
@@ -77,8 +77,8 @@ func TestUnreadAndMarkRead(t *testing.T) {
 	assert(t, ids(store.Filter{}) == "ab", "unread %q", ids(store.Filter{}))
 	assert(t, ids(store.Filter{Peer: "bob"}) == "a", "unread from bob %q", ids(store.Filter{Peer: "bob"}))
 	assert(t, ids(store.Filter{Group: "grp"}) == "b", "unread in grp %q", ids(store.Filter{Group: "grp"}))
-	noErr(t, s.MarkReadFrom(ctx, "bob", []string{"b"}))
-	assert(t, ids(store.Filter{}) == "a", "unread after MarkReadFrom %q", ids(store.Filter{}))
+	noErr(t, s.MarkReadAt(ctx, "bob", []int64{20}))
+	assert(t, ids(store.Filter{}) == "a", "unread after MarkReadAt %q", ids(store.Filter{}))
 	msgs, err := s.UnreadMessages(ctx, "me", store.Filter{})
 	noErr(t, err)
 	noErr(t, s.MarkRead(ctx, []int64{msgs[0].Seq}))
@@ -106,33 +106,42 @@ func TestGroupStateAndSenderKeys(t *testing.T) {
 	assert(t, err == nil && len(ids) == 1 && ids[0] == "grp-2", "GroupIDs(grp-2) = %v %v", ids, err)
 
 	// A sender key survives a reopen, and DeleteSenderKeys drops only
-	// the one named.
-	mine := protocol.NewSenderKeyName("grp-1", protocol.NewSignalAddress("me", 1))
-	theirs := protocol.NewSenderKeyName("grp-1", protocol.NewSignalAddress("bob", 1))
-	b := groups.NewGroupSessionBuilder(s, s.Serializer())
-	dm, err := b.Create(ctx, mine)
+	// the ones of the group and device named.
+	dist := uuid.New()
+	me, bob := signal.ProtocolAddress{Name: "me", DeviceID: 1}, signal.ProtocolAddress{Name: "bob", DeviceID: 1}
+	cipher := func(addr signal.ProtocolAddress) *signal.Cipher {
+		c, err := signal.NewCipher(addr, s.SignalConfig())
+		noErr(t, err)
+		return c
+	}
+	dm, err := cipher(me).CreateSenderKeyDistribution(ctx, dist)
 	noErr(t, err)
-	noErr(t, b.Process(ctx, theirs, dm))
-	noErr(t, s.MarkSenderKeySent(ctx, "grp-1", store.Device{AccountID: "bob", DeviceID: 1}, dm.ID()))
-	noErr(t, s.MarkSenderKeySent(ctx, "grp-1", store.Device{AccountID: "bob", DeviceID: 2}, dm.ID()))
+	noErr(t, cipher(me).ProcessSenderKeyDistribution(ctx, bob, dm)) // bob's copy, as if bob had sent it
+	noErr(t, s.SetSenderKeyGroup(ctx, me, dist, "grp-1"))
+	g1, ok, err := s.SenderKeyGroup(ctx, me, dist)
+	assert(t, err == nil && ok && g1 == "grp-1", "SenderKeyGroup = %q %v %v", g1, ok, err)
+	g1, ok, err = s.SenderKeyGroup(ctx, bob, dist)
+	assert(t, err == nil && ok && g1 == "", "SenderKeyGroup(bob) = %q %v %v", g1, ok, err)
+	noErr(t, s.SetSenderKeyGroup(ctx, bob, dist, "grp-1"))
+	noErr(t, s.MarkSenderKeySent(ctx, "grp-1", store.Device{AccountID: "bob", DeviceID: 1}, dm.ChainID))
+	noErr(t, s.MarkSenderKeySent(ctx, "grp-1", store.Device{AccountID: "bob", DeviceID: 2}, dm.ChainID))
 	noErr(t, s.Close())
 	s = open(t, dir)
-	ct, err := groups.NewGroupCipher(groups.NewGroupSessionBuilder(s, s.Serializer()), mine, s).Encrypt(ctx, []byte("hi"))
+	ct, err := cipher(me).GroupEncrypt(ctx, dist, []byte("hi"))
 	noErr(t, err)
-	msg, err := protocol.NewSenderKeyMessageFromBytes(ct.SignedSerialize(), s.Serializer().SenderKeyMessage)
-	noErr(t, err)
-	plain, err := groups.NewGroupCipher(groups.NewGroupSessionBuilder(s, s.Serializer()), theirs, s).Decrypt(ctx, msg)
+	plain, err := cipher(me).GroupDecrypt(ctx, bob, ct)
 	assert(t, err == nil && string(plain) == "hi", "decrypt after reopen: %q %v", plain, err)
 
+	noErr(t, s.DeleteSenderKeys(ctx, "grp-2", "", 0))
 	noErr(t, s.DeleteSenderKeys(ctx, "grp-1", "me", 1))
-	rec, err := s.LoadSenderKey(ctx, mine)
-	assert(t, err == nil && rec.IsEmpty(), "own sender key left: %v", err)
-	rec, err = s.LoadSenderKey(ctx, theirs)
-	assert(t, err == nil && !rec.IsEmpty(), "bob's sender key gone: %v", err)
+	rec, err := s.LoadSenderKey(ctx, me, dist)
+	assert(t, err == nil && rec == nil, "own sender key left: %v", err)
+	rec, err = s.LoadSenderKey(ctx, bob, dist)
+	assert(t, err == nil && rec != nil, "bob's sender key gone: %v", err)
 
 	noErr(t, s.ForgetSenderKeysSent(ctx, "grp-1", "bob", 2))
 	sent, err := s.SenderKeysSent(ctx, "grp-1")
-	assert(t, err == nil && len(sent) == 1 && sent[store.Device{AccountID: "bob", DeviceID: 1}] == dm.ID(), "sent %v %v", sent, err)
+	assert(t, err == nil && len(sent) == 1 && sent[store.Device{AccountID: "bob", DeviceID: 1}] == dm.ChainID, "sent %v %v", sent, err)
 	noErr(t, s.ForgetSenderKeysSent(ctx, "grp-1", "", 0))
 	sent, err = s.SenderKeysSent(ctx, "grp-1")
 	assert(t, err == nil && len(sent) == 0, "sent after forgetting all %v %v", sent, err)

@@ -110,19 +110,6 @@ func (s *Store) MarkRead(ctx context.Context, seqs []int64) error {
 	return nil
 }
 
-// MarkReadFrom marks the messages an account sent with these envelope
-// ids read: another device of this account has read them.
-func (s *Store) MarkReadFrom(ctx context.Context, fromAccount string, ids []string) error {
-	for _, id := range ids {
-		_, err := s.q(ctx).ExecContext(ctx, `UPDATE messages SET status = ?
-			WHERE from_account = ? AND envelope_id = ? AND direction = 'in'`, StatusRead, fromAccount, id)
-		if err != nil {
-			return fmt.Errorf("mark message %s read: %w", id, err)
-		}
-	}
-	return nil
-}
-
 func (s *Store) listMessages(ctx context.Context, query string, args ...any) ([]Message, error) {
 	rows, err := s.q(ctx).QueryContext(ctx, query, args...)
 	if err != nil {
@@ -142,4 +129,46 @@ func (s *Store) listMessages(ctx context.Context, query string, args ...any) ([]
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
 	return out, nil
+}
+
+// EnvelopesAt returns the envelope ids of the messages an account sent
+// (from any of its devices) with the timestamp sentAt: receipts and sync
+// copies name messages by it.
+func (s *Store) EnvelopesAt(ctx context.Context, fromAccount string, sentAt int64) ([]string, error) {
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT envelope_id FROM messages WHERE from_account = ? AND sent_at = ? ORDER BY seq`,
+		fromAccount, sentAt)
+	if err != nil {
+		return nil, fmt.Errorf("find messages at %d: %w", sentAt, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("find messages at %d: %w", sentAt, err)
+		}
+		out = append(out, id)
+	}
+	return out, wrap(rows.Err(), "find messages at %d", sentAt)
+}
+
+// HasMessageAt reports whether the history holds a message a device sent
+// with the timestamp sentAt: a message sent again (after a decryption
+// error) comes in a new envelope with its old timestamp.
+func (s *Store) HasMessageAt(ctx context.Context, fromAccount string, fromDevice uint32, sentAt int64) (bool, error) {
+	return s.exists(ctx, `SELECT 1 FROM messages WHERE from_account = ? AND from_device = ? AND sent_at = ?`,
+		fromAccount, fromDevice, sentAt)
+}
+
+// MarkReadAt marks the incoming messages an account (any, for "") sent
+// with these timestamps read.
+func (s *Store) MarkReadAt(ctx context.Context, fromAccount string, timestamps []int64) error {
+	for _, ts := range timestamps {
+		_, err := s.q(ctx).ExecContext(ctx, `UPDATE messages SET status = ?
+			WHERE (? = '' OR from_account = ?) AND sent_at = ? AND direction = 'in'`, StatusRead, fromAccount, fromAccount, ts)
+		if err != nil {
+			return fmt.Errorf("mark message at %d read: %w", ts, err)
+		}
+	}
+	return nil
 }

@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
-
-	"github.com/hushmsg/hush/internal/api"
 )
 
 // Key id kinds for AllocateIDs.
@@ -54,69 +51,78 @@ func (s *Store) AllocateIDs(ctx context.Context, kind string, n int) ([]uint32, 
 	return ids, nil
 }
 
-// PQPreKey is an ML-KEM-1024 prekey: the public key as uploaded (0x08 ||
-// encapsulation key), its signature by the identity key, and the private
-// decapsulation seed.
-type PQPreKey struct {
-	ID         uint32
-	PublicKey  []byte
-	Signature  []byte
-	Seed       SecretBytes
-	LastResort bool
+// KeyReset is what a device must upload after its keys were dropped (the
+// move to package signal's records): a new signed prekey, a new Kyber
+// last-resort key, and one-time keys under the ids of the ones the server
+// may still hand out, so that the new keys replace them there.
+type KeyReset struct {
+	StaleEC []uint32 // one-time EC prekey ids to replace
+	StalePQ []uint32 // one-time Kyber prekey ids to replace
 }
 
-// LogValue hides the seed.
-func (k *PQPreKey) LogValue() slog.Value {
-	return slog.GroupValue(slog.Uint64("id", uint64(k.ID)), slog.Bool("last_resort", k.LastResort), slog.String("seed", redacted))
-}
-
-// StorePQPreKey saves a PQ prekey, replacing one with the same id.
-func (s *Store) StorePQPreKey(ctx context.Context, k *PQPreKey) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO pq_prekeys (id, public_key, signature, seed, last_resort, created)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, signature = excluded.signature,
-			seed = excluded.seed, last_resort = excluded.last_resort, created = excluded.created`,
-		k.ID, k.PublicKey, k.Signature, []byte(k.Seed), k.LastResort, s.unix())
+// PendingKeyReset returns the reset the device owes, or nil.
+func (s *Store) PendingKeyReset(ctx context.Context) (*KeyReset, error) {
+	ok, err := s.exists(ctx, `SELECT 1 FROM key_reset WHERE id = 1`)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rows, err := s.q(ctx).QueryContext(ctx, `SELECT kind, id FROM stale_prekeys ORDER BY kind, id`)
 	if err != nil {
-		return fmt.Errorf("store PQ prekey %d: %w", k.ID, err)
+		return nil, fmt.Errorf("load stale prekeys: %w", err)
+	}
+	defer rows.Close()
+	r := &KeyReset{}
+	for rows.Next() {
+		var kind string
+		var id uint32
+		if err := rows.Scan(&kind, &id); err != nil {
+			return nil, fmt.Errorf("load stale prekeys: %w", err)
+		}
+		if kind == "ec" {
+			r.StaleEC = append(r.StaleEC, id)
+		} else {
+			r.StalePQ = append(r.StalePQ, id)
+		}
+	}
+	return r, wrap(rows.Err(), "load stale prekeys")
+}
+
+// DoneStalePreKeys forgets stale one-time key ids once keys under them
+// have been uploaded.
+func (s *Store) DoneStalePreKeys(ctx context.Context, kind string, ids []uint32) error {
+	for _, id := range ids {
+		if _, err := s.q(ctx).ExecContext(ctx, `DELETE FROM stale_prekeys WHERE kind = ? AND id = ?`, kind, id); err != nil {
+			return fmt.Errorf("forget stale prekey %d: %w", id, err)
+		}
 	}
 	return nil
 }
 
-// LoadPQPreKey returns a PQ prekey, or nil when there is none with id.
-func (s *Store) LoadPQPreKey(ctx context.Context, id uint32) (*PQPreKey, error) {
-	k := PQPreKey{ID: id}
-	var seed []byte
-	err := s.q(ctx).QueryRowContext(ctx, `SELECT public_key, signature, seed, last_resort FROM pq_prekeys WHERE id = ?`, id).
-		Scan(&k.PublicKey, &k.Signature, &seed, &k.LastResort)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+// FinishKeyReset records that the reset is done.
+func (s *Store) FinishKeyReset(ctx context.Context) error {
+	_, err := s.q(ctx).ExecContext(ctx, `DELETE FROM key_reset`)
+	return wrap(err, "finish key reset")
+}
+
+// NextTimestamp returns the timestamp (Unix ms) for a message this device
+// sends: now, or one more than the last one when now is not later. Other
+// devices name a message by its sender and timestamp (receipts, resends),
+// so a device never uses one twice.
+func (s *Store) NextTimestamp(ctx context.Context, now int64) (int64, error) {
+	var ts int64
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var last int64
+		err := s.q(ctx).QueryRowContext(ctx, `SELECT next FROM counters WHERE name = 'timestamp'`).Scan(&last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		ts = max(now, last+1)
+		_, err = s.q(ctx).ExecContext(ctx, `INSERT INTO counters (name, next) VALUES ('timestamp', ?)
+			ON CONFLICT (name) DO UPDATE SET next = excluded.next`, ts)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load PQ prekey %d: %w", id, err)
+		return 0, fmt.Errorf("message timestamp: %w", err)
 	}
-	k.Seed = seed
-	return &k, nil
-}
-
-// RemovePQPreKey deletes a PQ prekey.
-func (s *Store) RemovePQPreKey(ctx context.Context, id uint32) error {
-	if _, err := s.q(ctx).ExecContext(ctx, `DELETE FROM pq_prekeys WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("remove PQ prekey %d: %w", id, err)
-	}
-	return nil
-}
-
-// CountPreKeys returns how many one-time EC and PQ prekeys the store holds.
-func (s *Store) CountPreKeys(ctx context.Context) (ec, pq int, err error) {
-	err = s.q(ctx).QueryRowContext(ctx, `SELECT (SELECT count(*) FROM prekeys), (SELECT count(*) FROM pq_prekeys WHERE NOT last_resort)`).Scan(&ec, &pq)
-	if err != nil {
-		return 0, 0, fmt.Errorf("count prekeys: %w", err)
-	}
-	return ec, pq, nil
-}
-
-// API returns the public part as the server takes it.
-func (k *PQPreKey) API() api.SignedPreKey {
-	return api.SignedPreKey{KeyID: k.ID, PublicKey: k.PublicKey, Signature: k.Signature}
+	return ts, nil
 }

@@ -12,12 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"go.mau.fi/libsignal/serialize"
-
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
 	"github.com/hushmsg/hush/internal/migrate"
-	_ "github.com/hushmsg/hush/internal/signallog" // silence libsignal's logger before any use
 )
 
 //go:embed migrations/*.sql
@@ -27,11 +24,10 @@ var migrations embed.FS
 const FileName = "hush.db"
 
 // Store is the client's local state. Its methods are safe for concurrent
-// use; libsignal's load-modify-store sequences are not atomic by
+// use; package signal's load-modify-store sequences are not atomic by
 // themselves, so callers serialize session operations (see InTx).
 type Store struct {
 	db  *sql.DB
-	ser *serialize.Serializer
 	now func() time.Time
 
 	mu   sync.Mutex // guards acct
@@ -58,8 +54,12 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// the only writer, and nothing reads around it.
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, ser: serialize.NewProtoBufSerializer(), now: time.Now}
+	s := &Store{db: db, now: time.Now}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.PruneSent(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -74,10 +74,6 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
-
-// Serializer returns the serializer the store's records use; session
-// builders and ciphers must use the same one.
-func (s *Store) Serializer() *serialize.Serializer { return s.ser }
 
 func (s *Store) migrate(ctx context.Context) error {
 	if err := migrate.Apply(ctx, s.db, migrations, "migrations"); err != nil {
@@ -115,9 +111,9 @@ func (s *Store) q(ctx context.Context) querier {
 	return s.db
 }
 
-// afterCommit runs fn once the transaction ctx carries commits (never, if
+// AfterCommit runs fn once the transaction ctx carries commits (never, if
 // it rolls back), or at once outside a transaction.
-func (s *Store) afterCommit(ctx context.Context, fn func()) {
+func (s *Store) AfterCommit(ctx context.Context, fn func()) {
 	if t := s.tx(ctx); t != nil {
 		t.after = append(t.after, fn)
 		return

@@ -11,17 +11,12 @@ import (
 	"strings"
 	"testing"
 
-	"go.mau.fi/libsignal/ecc"
-	"go.mau.fi/libsignal/keys/identity"
-	"go.mau.fi/libsignal/keys/prekey"
-	"go.mau.fi/libsignal/protocol"
-	"go.mau.fi/libsignal/session"
-	"go.mau.fi/libsignal/state/record"
-	"go.mau.fi/libsignal/util/keyhelper"
-	"go.mau.fi/libsignal/util/optional"
+	"time"
+
 	"go.uber.org/goleak"
 
 	"github.com/hushmsg/hush/cmd/hush/internal/store"
+	"github.com/hushmsg/hush/signal"
 )
 
 func TestMain(m *testing.M) {
@@ -53,7 +48,7 @@ func open(t *testing.T, dir string) *store.Store {
 // newAccount saves an account with a fresh identity in s.
 func newAccount(t *testing.T, s *store.Store, id string, dev uint32) *store.Account {
 	t.Helper()
-	ident, err := keyhelper.GenerateIdentityKeyPair()
+	ident, err := signal.GenerateIdentityKeyPair(nil)
 	noErr(t, err)
 	a := &store.Account{
 		AccountID: id, DeviceID: dev, Password: "pw-" + store.Secret(id),
@@ -81,10 +76,10 @@ func TestAccountRoundTrip(t *testing.T) {
 	assert(t, got.AccountID == a.AccountID && got.DeviceID == 1 && got.Number == a.Number && got.RegistrationID == a.RegistrationID,
 		"reloaded account %v, want %v", got, a)
 	assert(t, got.Password.Reveal() == a.Password.Reveal(), "password not kept")
-	assert(t, bytes.Equal(got.Identity.PublicKey().Serialize(), a.Identity.PublicKey().Serialize()), "identity public key not kept")
-	gp, ap := got.Identity.PrivateKey().Serialize(), a.Identity.PrivateKey().Serialize()
-	assert(t, gp == ap, "identity private key not kept")
-	assert(t, s2.GetLocalRegistrationID() == a.RegistrationID, "GetLocalRegistrationID = %d", s2.GetLocalRegistrationID())
+	assert(t, got.Identity.Public.Equal(a.Identity.Public), "identity public key not kept")
+	assert(t, bytes.Equal(got.Identity.Private.Bytes(), a.Identity.Private.Bytes()), "identity private key not kept")
+	reg, err := s2.LocalRegistrationID(ctx)
+	assert(t, err == nil && reg == a.RegistrationID, "LocalRegistrationID = %d, %v", reg, err)
 
 	fi, err := os.Stat(filepath.Join(dir, store.FileName))
 	noErr(t, err)
@@ -95,7 +90,7 @@ func TestCreateAccountInRolledBackTxLeavesNoAccount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := open(t, t.TempDir())
-	ident, err := keyhelper.GenerateIdentityKeyPair()
+	ident, err := signal.GenerateIdentityKeyPair(nil)
 	noErr(t, err)
 	boom := errors.New("boom")
 	err = s.InTx(ctx, func(ctx context.Context) error {
@@ -105,18 +100,19 @@ func TestCreateAccountInRolledBackTxLeavesNoAccount(t *testing.T) {
 	assert(t, errors.Is(err, boom), "InTx returned %v, want boom", err)
 	_, err = s.Account()
 	assert(t, errors.Is(err, store.ErrNoAccount), "account after rollback: %v", err)
-	assert(t, s.GetIdentityKeyPair() == nil, "identity after rollback")
+	_, err = s.IdentityKeyPair(ctx)
+	assert(t, errors.Is(err, store.ErrNoAccount), "identity after rollback: %v", err)
 }
 
 func TestSecretsAreRedacted(t *testing.T) {
 	t.Parallel()
 	s := open(t, t.TempDir())
 	a := newAccount(t, s, "acct-r", 1)
-	priv := a.Identity.PrivateKey().Serialize()
+	priv := a.Identity.Private.Bytes()
 	var logged bytes.Buffer
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "account", a, "password", a.Password,
-		"seed", store.SecretBytes(priv[:]), "pq", &store.PQPreKey{ID: 1, Seed: store.SecretBytes(priv[:])})
-	printed := fmt.Sprintf("%v %s %+v %#v %x", a, a.Password, a.Password, a.Password, store.SecretBytes(priv[:]))
+		"seed", store.SecretBytes(priv), "identity", a.Identity)
+	printed := fmt.Sprintf("%v %s %+v %#v %x %v", a, a.Password, a.Password, a.Password, store.SecretBytes(priv), a.Identity)
 	for name, out := range map[string]string{"log": logged.String(), "fmt": printed} {
 		assert(t, !strings.Contains(out, a.Password.Reveal()), "%s output shows the password: %s", name, out)
 		assert(t, !strings.Contains(out, fmt.Sprintf("%x", priv)), "%s output shows the private key: %s", name, out)
@@ -129,47 +125,54 @@ func TestPreKeyRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := open(t, dir)
-	newAccount(t, s, "acct-p", 1)
-	kp, err := ecc.GenerateKeyPair()
+	a := newAccount(t, s, "acct-p", 1)
+	pk, err := signal.GeneratePreKey(7, nil)
 	noErr(t, err)
-	noErr(t, s.StorePreKey(ctx, 7, record.NewPreKey(7, kp, s.Serializer().PreKeyRecord)))
-
-	ident, err := keyhelper.GenerateIdentityKeyPair()
+	noErr(t, s.StorePreKey(ctx, pk))
+	spk, err := signal.GenerateSignedPreKey(a.Identity, 3, time.Now(), nil)
 	noErr(t, err)
-	spk, err := keyhelper.GenerateSignedPreKey(ident, 3, s.Serializer().SignedPreKeyRecord)
+	noErr(t, s.StoreSignedPreKey(ctx, spk))
+	last, err := signal.GenerateKyberPreKey(a.Identity, 9, time.Now(), nil)
 	noErr(t, err)
-	noErr(t, s.StoreSignedPreKey(ctx, 3, spk))
-	noErr(t, s.StorePQPreKey(ctx, &store.PQPreKey{ID: 9, PublicKey: []byte{8, 1}, Signature: []byte{2}, Seed: []byte{3}, LastResort: true}))
-	noErr(t, s.StorePQPreKey(ctx, &store.PQPreKey{ID: 10, PublicKey: []byte{8, 4}, Signature: []byte{5}, Seed: []byte{6}}))
+	noErr(t, s.StoreKyberPreKey(ctx, last, true))
+	one, err := signal.GenerateKyberPreKey(a.Identity, 10, time.Now(), nil)
+	noErr(t, err)
+	noErr(t, s.StoreKyberPreKey(ctx, one, false))
 	noErr(t, s.Close())
 
 	s = open(t, dir)
-	got, err := s.LoadPreKey(ctx, 7)
+	got, err := s.PreKey(ctx, 7)
 	noErr(t, err)
-	assert(t, got != nil && got.ID().Value == 7, "prekey 7 not loaded")
-	assert(t, bytes.Equal(got.KeyPair().PublicKey().Serialize(), kp.PublicKey().Serialize()), "prekey public key changed")
-	assert(t, got.KeyPair().PrivateKey().Serialize() == kp.PrivateKey().Serialize(), "prekey private key changed")
-	missing, err := s.LoadPreKey(ctx, 8)
-	assert(t, err == nil && missing == nil, "missing prekey: %v %v", missing, err)
-
-	has, err := s.ContainsPreKey(ctx, 7)
-	assert(t, err == nil && has, "ContainsPreKey(7) = %v, %v", has, err)
+	assert(t, got.ID == 7 && bytes.Equal(got.Bytes(), pk.Bytes()), "prekey 7 changed")
+	_, err = s.PreKey(ctx, 8)
+	assert(t, errors.Is(err, signal.ErrInvalidPreKeyID), "missing prekey: %v", err)
 	noErr(t, s.RemovePreKey(ctx, 7))
-	has, err = s.ContainsPreKey(ctx, 7)
-	assert(t, err == nil && !has, "ContainsPreKey after remove = %v, %v", has, err)
+	_, err = s.PreKey(ctx, 7)
+	assert(t, errors.Is(err, signal.ErrInvalidPreKeyID), "prekey after remove: %v", err)
 
-	gs, err := s.LoadSignedPreKey(ctx, 3)
+	gs, err := s.SignedPreKey(ctx, 3)
 	noErr(t, err)
-	assert(t, gs != nil && gs.Signature() == spk.Signature() && gs.ID() == 3, "signed prekey not kept")
-	assert(t, bytes.Equal(gs.KeyPair().PublicKey().Serialize(), spk.KeyPair().PublicKey().Serialize()), "signed prekey public key changed")
-	all, err := s.LoadSignedPreKeys(ctx)
-	assert(t, err == nil && len(all) == 1, "LoadSignedPreKeys = %d, %v", len(all), err)
+	assert(t, bytes.Equal(gs.Bytes(), spk.Bytes()), "signed prekey changed")
+	_, err = s.SignedPreKey(ctx, 4)
+	assert(t, errors.Is(err, signal.ErrInvalidSignedPreKeyID), "missing signed prekey: %v", err)
 
-	pq, err := s.LoadPQPreKey(ctx, 9)
+	ec, pq, err := s.CountPreKeys(ctx)
+	assert(t, err == nil && ec == 0 && pq == 1, "CountPreKeys = %d, %d, %v (the last resort key does not count)", ec, pq, err)
+	base, err := signal.GenerateKeyPair(nil)
 	noErr(t, err)
-	assert(t, pq != nil && pq.LastResort && bytes.Equal(pq.PublicKey, []byte{8, 1}) && bytes.Equal(pq.Seed, []byte{3}), "PQ prekey: %+v", pq)
-	ec, pqn, err := s.CountPreKeys(ctx)
-	assert(t, err == nil && ec == 0 && pqn == 1, "CountPreKeys = %d, %d, %v (the last resort key does not count)", ec, pqn, err)
+	// A one-time Kyber key goes once used; the last-resort key stays, and
+	// the same session start on it twice is refused.
+	noErr(t, s.MarkKyberPreKeyUsed(ctx, 10, 3, base.Public))
+	_, err = s.KyberPreKey(ctx, 10)
+	assert(t, errors.Is(err, signal.ErrInvalidKyberPreKeyID), "one-time kyber key after use: %v", err)
+	noErr(t, s.MarkKyberPreKeyUsed(ctx, 9, 3, base.Public))
+	gk, err := s.KyberPreKey(ctx, 9)
+	assert(t, err == nil && bytes.Equal(gk.Bytes(), last.Bytes()), "last-resort key after use: %v", err)
+	err = s.MarkKyberPreKeyUsed(ctx, 9, 3, base.Public)
+	assert(t, errors.Is(err, signal.ErrInvalidMessage), "replayed last-resort use: %v", err)
+	other, err := signal.GenerateKeyPair(nil)
+	noErr(t, err)
+	noErr(t, s.MarkKyberPreKeyUsed(ctx, 9, 3, other.Public))
 }
 
 func TestAllocateIDsWraps(t *testing.T) {
@@ -193,25 +196,31 @@ func TestIdentityTrustOnFirstUse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := open(t, t.TempDir())
-	addr := protocol.NewSignalAddress("bob", 2)
-	k1, err := keyhelper.GenerateIdentityKeyPair()
+	addr := signal.ProtocolAddress{Name: "bob", DeviceID: 2}
+	k1, err := signal.GenerateIdentityKeyPair(nil)
 	noErr(t, err)
-	k2, err := keyhelper.GenerateIdentityKeyPair()
+	k2, err := signal.GenerateIdentityKeyPair(nil)
 	noErr(t, err)
 
-	ok, err := s.IsTrustedIdentity(ctx, addr, k1.PublicKey())
+	ok, err := s.IsTrustedIdentity(ctx, addr, k1.Public, signal.Sending)
 	assert(t, err == nil && ok, "unknown identity not trusted: %v", err)
-	noErr(t, s.SaveIdentity(ctx, addr, k1.PublicKey()))
-	ok, err = s.IsTrustedIdentity(ctx, protocol.NewSignalAddress("bob", 1), k1.PublicKey())
+	changed, err := s.SaveIdentity(ctx, addr, k1.Public)
+	assert(t, err == nil && !changed, "first identity: changed %v, %v", changed, err)
+	ok, err = s.IsTrustedIdentity(ctx, signal.ProtocolAddress{Name: "bob", DeviceID: 1}, k1.Public, signal.Receiving)
 	assert(t, err == nil && ok, "same key from another device of the account not trusted: %v", err)
-	ok, err = s.IsTrustedIdentity(ctx, addr, k2.PublicKey())
+	ok, err = s.IsTrustedIdentity(ctx, addr, k2.Public, signal.Sending)
 	assert(t, err == nil && !ok, "changed identity trusted")
-	noErr(t, s.SetIdentity(ctx, "bob", k2.PublicKey().Serialize()))
-	ok, err = s.IsTrustedIdentity(ctx, addr, k2.PublicKey())
+	known, found, err := s.Identity(ctx, addr)
+	assert(t, err == nil && found && known.Equal(k1.Public), "Identity = %v %v %v", known, found, err)
+	noErr(t, s.SetIdentity(ctx, "bob", k2.Public.Bytes()))
+	ok, err = s.IsTrustedIdentity(ctx, addr, k2.Public, signal.Sending)
 	assert(t, err == nil && ok, "new identity not trusted after SetIdentity: %v", err)
+	changed, err = s.SaveIdentity(ctx, addr, k1.Public)
+	assert(t, err == nil && changed, "SaveIdentity of another key: changed %v, %v", changed, err)
 }
 
-// peer is one side of a real libsignal conversation on its own store.
+// peer is one side of a real conversation (package signal) on its own
+// store.
 type peer struct {
 	dir  string
 	s    *store.Store
@@ -233,43 +242,50 @@ func (p *peer) reopen(t *testing.T) {
 	p.s = open(t, p.dir)
 }
 
-// bundle publishes a signed prekey and a one-time prekey of p.
-func (p *peer) bundle(t *testing.T) *prekey.Bundle {
-	t.Helper()
-	ctx := context.Background()
-	spk, err := keyhelper.GenerateSignedPreKey(p.acct.Identity, 1, p.s.Serializer().SignedPreKeyRecord)
-	noErr(t, err)
-	noErr(t, p.s.StoreSignedPreKey(ctx, 1, spk))
-	kp, err := ecc.GenerateKeyPair()
-	noErr(t, err)
-	noErr(t, p.s.StorePreKey(ctx, 5, record.NewPreKey(5, kp, p.s.Serializer().PreKeyRecord)))
-	return prekey.NewBundle(p.acct.RegistrationID, 1, optional.NewOptionalUint32(5), 1, kp.PublicKey(),
-		spk.KeyPair().PublicKey(), spk.Signature(), identity.NewKey(p.acct.Identity.PublicKey().PublicKey()))
+func (p *peer) addr() signal.ProtocolAddress {
+	return signal.ProtocolAddress{Name: p.acct.AccountID, DeviceID: p.acct.DeviceID}
 }
 
-func (p *peer) cipher(other *peer) *session.Cipher {
-	addr := protocol.NewSignalAddress(other.acct.AccountID, other.acct.DeviceID)
-	return session.NewCipher(session.NewBuilderFromSignal(p.s, addr, p.s.Serializer()), addr)
-}
-
-func (p *peer) decrypt(t *testing.T, from *peer, ct protocol.CiphertextMessage) string {
+// bundle publishes a signed prekey, a Kyber last-resort key and a
+// one-time prekey of p.
+func (p *peer) bundle(t *testing.T) *signal.PreKeyBundle {
 	t.Helper()
 	ctx := context.Background()
-	ser := p.s.Serializer()
+	spk, err := signal.GenerateSignedPreKey(p.acct.Identity, 1, time.Now(), nil)
+	noErr(t, err)
+	noErr(t, p.s.StoreSignedPreKey(ctx, spk))
+	kyber, err := signal.GenerateKyberPreKey(p.acct.Identity, 2, time.Now(), nil)
+	noErr(t, err)
+	noErr(t, p.s.StoreKyberPreKey(ctx, kyber, true))
+	pk, err := signal.GeneratePreKey(5, nil)
+	noErr(t, err)
+	noErr(t, p.s.StorePreKey(ctx, pk))
+	pub := pk.KeyPair.Public
+	return &signal.PreKeyBundle{
+		RegistrationID: p.acct.RegistrationID, DeviceID: 1, PreKeyID: 5, PreKey: &pub,
+		SignedPreKeyID: 1, SignedPreKey: spk.KeyPair.Public, SignedPreKeySignature: spk.Signature,
+		IdentityKey:   p.acct.Identity.Public,
+		KyberPreKeyID: 2, KyberPreKey: kyber.KeyPair.Public, KyberPreKeySignature: kyber.Signature,
+	}
+}
+
+func (p *peer) cipher(t *testing.T) *signal.Cipher {
+	t.Helper()
+	c, err := signal.NewCipher(p.addr(), p.s.SignalConfig())
+	noErr(t, err)
+	return c
+}
+
+func (p *peer) decrypt(t *testing.T, ctx context.Context, from *peer, typ signal.CiphertextType, ct []byte) (string, error) {
+	t.Helper()
 	var plain []byte
 	var err error
-	switch ct.Type() {
-	case protocol.PREKEY_TYPE:
-		msg, perr := protocol.NewPreKeySignalMessageFromBytes(ct.Serialize(), ser.PreKeySignalMessage, ser.SignalMessage)
-		noErr(t, perr)
-		plain, err = p.cipher(from).DecryptMessage(ctx, msg)
-	default:
-		msg, perr := protocol.NewSignalMessageFromBytes(ct.Serialize(), ser.SignalMessage)
-		noErr(t, perr)
-		plain, err = p.cipher(from).Decrypt(ctx, msg)
+	if typ == signal.TypePreKey {
+		plain, err = p.cipher(t).DecryptPreKey(ctx, from.addr(), ct)
+	} else {
+		plain, err = p.cipher(t).Decrypt(ctx, from.addr(), ct)
 	}
-	noErr(t, err)
-	return string(plain)
+	return string(plain), err
 }
 
 // TestSessionsSurviveReopen runs a conversation in which both stores are
@@ -279,38 +295,38 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	alice, bob := newPeer(t, "alice"), newPeer(t, "bob")
-	bobAddr := protocol.NewSignalAddress("bob", 1)
-	noErr(t, session.NewBuilderFromSignal(alice.s, bobAddr, alice.s.Serializer()).ProcessBundle(ctx, bob.bundle(t)))
+	noErr(t, alice.cipher(t).ProcessPreKeyBundle(ctx, bob.addr(), bob.bundle(t)))
 	alice.reopen(t)
 
-	devs, err := alice.s.GetSubDeviceSessions(ctx, "bob")
-	assert(t, err == nil && fmt.Sprint(devs) == "[1]", "GetSubDeviceSessions = %v, %v", devs, err)
+	devs, err := alice.s.SessionDevices(ctx, "bob")
+	assert(t, err == nil && fmt.Sprint(devs) == "[1]", "SessionDevices = %v, %v", devs, err)
 
-	send := func(from, to *peer, text string, wantType uint32) {
+	send := func(from, to *peer, text string, wantType signal.CiphertextType) {
 		t.Helper()
-		ct, err := from.cipher(to).Encrypt(ctx, []byte(text))
+		typ, ct, err := from.cipher(t).Encrypt(ctx, to.addr(), []byte(text))
 		noErr(t, err)
-		assert(t, ct.Type() == wantType, "%q: ciphertext type %d, want %d", text, ct.Type(), wantType)
+		assert(t, typ == wantType, "%q: ciphertext type %d, want %d", text, typ, wantType)
 		from.reopen(t)
-		got := to.decrypt(t, from, ct)
+		got, err := to.decrypt(t, ctx, from, typ, ct)
+		noErr(t, err)
 		assert(t, got == text, "decrypted %q, want %q", got, text)
 		to.reopen(t)
 	}
-	send(alice, bob, "hello bob", protocol.PREKEY_TYPE)
-	has, err := bob.s.ContainsPreKey(ctx, 5)
-	assert(t, err == nil && !has, "used one-time prekey not removed")
-	send(bob, alice, "hi alice", protocol.WHISPER_TYPE)
-	send(alice, bob, "second", protocol.WHISPER_TYPE)
-	send(alice, bob, "third", protocol.WHISPER_TYPE)
-	send(bob, alice, "bye", protocol.WHISPER_TYPE)
+	send(alice, bob, "hello bob", signal.TypePreKey)
+	_, err = bob.s.PreKey(ctx, 5)
+	assert(t, errors.Is(err, signal.ErrInvalidPreKeyID), "used one-time prekey not removed: %v", err)
+	send(bob, alice, "hi alice", signal.TypeWhisper)
+	send(alice, bob, "second", signal.TypeWhisper)
+	send(alice, bob, "third", signal.TypeWhisper)
+	send(bob, alice, "bye", signal.TypeWhisper)
 
-	known, err := bob.s.Identity(ctx, "alice")
+	known, err := bob.s.TrustedIdentity(ctx, "alice")
 	noErr(t, err)
-	assert(t, bytes.Equal(known, alice.acct.Identity.PublicKey().Serialize()), "bob does not trust alice's identity key")
+	assert(t, bytes.Equal(known, alice.acct.Identity.Public.Bytes()), "bob does not trust alice's identity key")
 
 	noErr(t, alice.s.DeleteAccountSessions(ctx, "bob"))
-	has, err = alice.s.ContainsSession(ctx, bobAddr)
-	assert(t, err == nil && !has, "session with bob left after DeleteAccountSessions")
+	rec, err := alice.s.LoadSession(ctx, bob.addr())
+	assert(t, err == nil && rec == nil, "session with bob left after DeleteAccountSessions: %v", err)
 }
 
 // TestTxRollsBackSessionChanges checks that a decrypt inside a transaction
@@ -320,24 +336,24 @@ func TestTxRollsBackSessionChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	alice, bob := newPeer(t, "alice"), newPeer(t, "bob")
-	noErr(t, session.NewBuilderFromSignal(alice.s, protocol.NewSignalAddress("bob", 1), alice.s.Serializer()).ProcessBundle(ctx, bob.bundle(t)))
-	ct, err := alice.cipher(bob).Encrypt(ctx, []byte("once"))
+	noErr(t, alice.cipher(t).ProcessPreKeyBundle(ctx, bob.addr(), bob.bundle(t)))
+	typ, ct, err := alice.cipher(t).Encrypt(ctx, bob.addr(), []byte("once"))
 	noErr(t, err)
 
 	boom := errors.New("crash before the message was stored")
 	err = bob.s.InTx(ctx, func(ctx context.Context) error {
-		msg, err := protocol.NewPreKeySignalMessageFromBytes(ct.Serialize(), bob.s.Serializer().PreKeySignalMessage, bob.s.Serializer().SignalMessage)
+		plain, err := bob.decrypt(t, ctx, alice, typ, ct)
 		noErr(t, err)
-		plain, err := bob.cipher(alice).DecryptMessage(ctx, msg)
-		noErr(t, err)
-		assert(t, string(plain) == "once", "decrypted %q", plain)
+		assert(t, plain == "once", "decrypted %q", plain)
 		return boom
 	})
 	assert(t, errors.Is(err, boom), "InTx = %v", err)
-	has, err := bob.s.ContainsSession(ctx, protocol.NewSignalAddress("alice", 1))
-	assert(t, err == nil && !has, "session kept after rollback")
-	got := bob.decrypt(t, alice, ct)
-	assert(t, got == "once", "decrypt after rollback: %q", got)
+	rec, err := bob.s.LoadSession(ctx, alice.addr())
+	assert(t, err == nil && rec == nil, "session kept after rollback: %v", err)
+	_, err = bob.s.PreKey(ctx, 5)
+	noErr(t, err)
+	got, err := bob.decrypt(t, ctx, alice, typ, ct)
+	assert(t, err == nil && got == "once", "decrypt after rollback: %q %v", got, err)
 }
 
 func TestHistoryDropsDuplicates(t *testing.T) {
@@ -377,17 +393,17 @@ func TestContacts(t *testing.T) {
 
 func TestIdentityKeyPairChecksTheKeysMatch(t *testing.T) {
 	t.Parallel()
-	a, err := keyhelper.GenerateIdentityKeyPair()
+	a, err := signal.GenerateIdentityKeyPair(nil)
 	noErr(t, err)
-	b, err := keyhelper.GenerateIdentityKeyPair()
+	b, err := signal.GenerateIdentityKeyPair(nil)
 	noErr(t, err)
-	ap, bp := a.PrivateKey().Serialize(), b.PrivateKey().Serialize()
-	_, err = store.IdentityKeyPair(a.PublicKey().Serialize(), ap[:])
-	noErr(t, err)
-	_, err = store.IdentityKeyPair(a.PublicKey().Serialize(), bp[:])
+	ap, bp := a.Private.Bytes(), b.Private.Bytes()
+	got, err := store.IdentityKeyPair(a.Public.Bytes(), ap)
+	assert(t, err == nil && got.Public.Equal(a.Public), "IdentityKeyPair = %v, %v", got, err)
+	_, err = store.IdentityKeyPair(a.Public.Bytes(), bp)
 	assert(t, err != nil, "mismatched key pair accepted")
-	_, err = store.IdentityKeyPair(a.PublicKey().Serialize()[1:], ap[:])
+	_, err = store.IdentityKeyPair(a.Public.Bytes()[1:], ap)
 	assert(t, err != nil, "short public key accepted")
-	_, err = store.IdentityKeyPair(a.PublicKey().Serialize(), ap[:31])
+	_, err = store.IdentityKeyPair(a.Public.Bytes(), ap[:31])
 	assert(t, err != nil, "short private key accepted")
 }
