@@ -185,10 +185,11 @@ func TestReceiveReconnectsWhenTheServerRestarts(t *testing.T) {
 	assert(t, strings.Contains(errOut.String(), "shutting down; reconnecting"), "stderr %q", errOut.String())
 }
 
-// TestIdentityChangeWarnings: a message from a contact whose identity key
-// changed (the number registered again) decrypts, with a warning naming
-// the new safety number; the new key is trusted from then on, both ways,
-// without another warning.
+// TestIdentityChangeWarnings: a number registered again (without a
+// registration lock, so as a new account) shows its contacts an identity
+// change with the new safety number when they next write to the number;
+// the new key is trusted from then on, both ways, without another
+// warning.
 func TestIdentityChangeWarnings(t *testing.T) {
 	c := newCLI(t)
 	c.run("alice", "register", "+15550000001", "--code", "111111")
@@ -198,13 +199,17 @@ func TestIdentityChangeWarnings(t *testing.T) {
 	before := c.run("alice", "safety-number", "+15550000002").stdout
 
 	c.run("bob-new", "register", "+15550000002", "--code", "222222")
-	c.run("bob-new", "send", "+15550000001", "new phone")
-	r := c.run("alice", "receive", "--json")
+	r := c.run("alice", "send", "+15550000002", "still there?")
 	assert(t, strings.Contains(r.stderr, "identity key of +15550000002 changed; safety number is now"), "no warning: %q", r.stderr)
-	assert(t, strings.Contains(r.stdout, "new phone"), "alice's receive printed %q", r.stdout)
 	after := c.run("alice", "safety-number", "+15550000002").stdout
 	assert(t, after != before && strings.Contains(r.stderr, strings.TrimSpace(after)), "safety number %q, was %q; warning %q", after, before, r.stderr)
 	assert(t, after == c.run("bob-new", "safety-number", "+15550000001").stdout, "the two sides disagree after the change")
+	assert(t, bodies(ofKind(c.receive("bob-new"), kindText)) == "still there?", "bob-new missed alice's message")
+
+	c.run("bob-new", "send", "+15550000001", "new phone")
+	r = c.run("alice", "receive", "--json")
+	assert(t, strings.Contains(r.stdout, "new phone"), "alice's receive printed %q", r.stdout)
+	assert(t, !strings.Contains(r.stderr, "changed"), "a second warning on receipt: %q", r.stderr)
 
 	r = c.run("alice", "send", "+15550000002", "welcome back")
 	assert(t, !strings.Contains(r.stderr, "changed"), "a second warning: %q", r.stderr)
