@@ -3,33 +3,30 @@ package keys
 import (
 	"fmt"
 
-	"go.mau.fi/libsignal/ecc"
-
 	"github.com/hushmsg/hush/internal/api"
-	_ "github.com/hushmsg/hush/internal/signallog" // before any libsignal call
+	"github.com/hushmsg/hush/signal"
 )
 
 // Serialized key sizes: a type byte and the key.
 const (
-	ECKeySize     = 33   // 0x05 || curve25519 public key
-	PQKeySize     = 1569 // 0x08 || ML-KEM-1024 encapsulation key
-	SignatureSize = 64
-
-	ecKeyType = 0x05
-	pqKeyType = 0x08
+	ECKeySize     = signal.PublicKeySize    // 0x05 || curve25519 public key
+	PQKeySize     = signal.KEMPublicKeySize // 0x08 || Kyber1024 public key
+	SignatureSize = signal.SignatureSize
 )
 
 // CheckECKey checks that b is a serialized curve25519 public key.
 func CheckECKey(field string, b []byte) error {
-	if len(b) != ECKeySize || b[0] != ecKeyType {
+	if _, err := signal.ParsePublicKey(b); err != nil {
 		return &KeyError{Field: field, Reason: fmt.Sprintf("want a %d-byte curve25519 key of type 0x05", ECKeySize)}
 	}
 	return nil
 }
 
+// checkPQKey checks that b is a serialized Kyber1024 public key, the KEM
+// key type 0x08 of the official library.
 func checkPQKey(field string, b []byte) error {
-	if len(b) != PQKeySize || b[0] != pqKeyType {
-		return &KeyError{Field: field, Reason: fmt.Sprintf("want a %d-byte ML-KEM-1024 key of type 0x08", PQKeySize)}
+	if _, err := signal.ParseKEMPublicKey(b); err != nil {
+		return &KeyError{Field: field, Reason: fmt.Sprintf("want a %d-byte Kyber1024 key of type 0x08", PQKeySize)}
 	}
 	return nil
 }
@@ -57,12 +54,9 @@ func CheckSigned(identityKey []byte, field string, k *api.SignedPreKey, pq bool)
 // Verify reports whether sig is identityKey's XEdDSA signature over msg.
 // A malformed identity key does not verify.
 func Verify(identityKey, msg, sig []byte) bool {
-	if CheckECKey("identity_key", identityKey) != nil || len(sig) != SignatureSize {
+	pub, err := signal.ParsePublicKey(identityKey)
+	if err != nil || len(sig) != SignatureSize {
 		return false
 	}
-	pub, err := ecc.DecodePoint(identityKey, 0)
-	if err != nil {
-		return false
-	}
-	return ecc.VerifySignature(pub, msg, [SignatureSize]byte(sig))
+	return pub.Verify(msg, sig)
 }

@@ -22,7 +22,10 @@
 //     the current one (a previous one that decrypts becomes current);
 //   - sender keys for groups: SenderKeyDistributionMessage,
 //     SenderKeyMessage, SenderKeyRecord;
-//   - safety numbers (Fingerprint).
+//   - safety numbers (Fingerprint);
+//   - DecryptionErrorMessage and PlaintextContent (TypePlaintext), with
+//     which a recipient that could not decrypt a message asks its sender
+//     to start a new session and send again.
 //
 // It promises:
 //   - message layouts, key derivations and limits are libsignal's

@@ -249,3 +249,23 @@ func FuzzParseKeysAndRecords(f *testing.F) {
 		typed(err, signal.ErrInvalidFingerprint)
 	})
 }
+
+func FuzzParsePlaintextContent(f *testing.F) {
+	f.Add(signal.NewPlaintextContent(signal.NewDecryptionErrorMessage(nil, 1700000000000, 3)).Bytes())
+	f.Add([]byte{0xC0, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pc, err := signal.ParsePlaintextContent(b)
+		if err == nil {
+			var m *signal.DecryptionErrorMessage
+			if m, err = pc.DecryptionErrorMessage(); err == nil {
+				if again := signal.NewPlaintextContent(signal.NewDecryptionErrorMessage(m.RatchetKey, m.Timestamp, m.DeviceID)); again == nil {
+					t.Fatal("no plaintext content")
+				}
+				return
+			}
+		}
+		if !errors.Is(err, signal.ErrInvalidMessage) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}

@@ -600,3 +600,14 @@ func (r *SessionRecord) GoString() string { return r.String() }
 
 // LogValue describes the record without its keys.
 func (r *SessionRecord) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
+// CurrentRatchetKeyMatches reports whether key is the sender ratchet key
+// of the current session, as libsignal's current_ratchet_key_matches: a
+// DecryptionErrorMessage naming it is about this session, which the
+// sender then archives.
+func (r *SessionRecord) CurrentRatchetKeyMatches(key PublicKey) bool {
+	if r == nil || r.current == nil || r.current.senderChain == nil {
+		return false
+	}
+	return constantTimeEqual(r.current.senderChain.ratchetKey, key.Bytes())
+}

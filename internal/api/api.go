@@ -73,7 +73,7 @@ type RequestCodeResult struct {
 
 // SignedPreKey is a public prekey signed by the account's identity key.
 // PublicKey is a serialized curve25519 point (33 bytes, type 0x05) for EC
-// prekeys and a serialized ML-KEM-1024 key (1569 bytes, type 0x08) for PQ
+// prekeys and a serialized Kyber1024 key (1569 bytes, type 0x08) for PQ
 // prekeys. Signature is the 64-byte XEdDSA signature over PublicKey.
 type SignedPreKey struct {
 	KeyID     uint32 `json:"key_id"`

@@ -1,58 +1,63 @@
 // Package devkeys makes the public keys a device uploads — an identity
-// key pair, signed EC and ML-KEM prekeys — with real signatures, for tools
-// that act as many devices at once (tests, the load generator) without a
-// full Signal client. The reference client keeps its own, persistent keys.
+// key pair, signed EC and Kyber1024 prekeys — with real signatures, for
+// tools that act as many devices at once (tests, the load generator)
+// without a full Signal client. The keys come from package signal; the
+// private halves of the prekeys are thrown away. The reference client
+// keeps its own, persistent keys.
 package devkeys
 
 import (
-	"crypto/mlkem"
-
-	"go.mau.fi/libsignal/ecc"
-
 	"github.com/hushmsg/hush/internal/api"
-	_ "github.com/hushmsg/hush/internal/signallog" // before any libsignal call
+	"github.com/hushmsg/hush/signal"
 )
 
 // Identity is an account's identity key pair.
-type Identity struct{ Pair *ecc.ECKeyPair }
+type Identity struct{ Pair signal.IdentityKeyPair }
 
 // NewIdentity makes a fresh identity key pair.
 func NewIdentity() (Identity, error) {
-	kp, err := ecc.GenerateKeyPair()
+	kp, err := signal.GenerateIdentityKeyPair(nil)
 	return Identity{kp}, err
 }
 
 // Public returns the serialized public identity key.
-func (id Identity) Public() []byte { return id.Pair.PublicKey().Serialize() }
+func (id Identity) Public() []byte { return id.Pair.Public.Bytes() }
 
-// Sign signs msg with the identity key (XEdDSA).
+// Sign signs msg with the identity key (XEdDSA). It panics only when
+// the system's random source fails.
 func (id Identity) Sign(msg []byte) []byte {
-	sig := ecc.CalculateSignature(id.Pair.PrivateKey(), msg)
-	return sig[:]
+	sig, err := id.Pair.Private.Sign(nil, msg)
+	if err != nil {
+		panic("devkeys: sign: " + err.Error())
+	}
+	return sig
 }
 
 // ECKey returns a fresh serialized curve25519 public key.
 func ECKey() ([]byte, error) {
-	kp, err := ecc.GenerateKeyPair()
+	kp, err := signal.GenerateKeyPair(nil)
 	if err != nil {
 		return nil, err
 	}
-	return kp.PublicKey().Serialize(), nil
+	return kp.Public.Bytes(), nil
 }
 
 // SignedEC returns a signed EC prekey.
 func (id Identity) SignedEC(keyID uint32) (api.SignedPreKey, error) {
 	pub, err := ECKey()
-	return api.SignedPreKey{KeyID: keyID, PublicKey: pub, Signature: id.Sign(pub)}, err
-}
-
-// SignedPQ returns a signed ML-KEM-1024 prekey.
-func (id Identity) SignedPQ(keyID uint32) (api.SignedPreKey, error) {
-	dk, err := mlkem.GenerateKey1024()
 	if err != nil {
 		return api.SignedPreKey{}, err
 	}
-	pub := append([]byte{0x08}, dk.EncapsulationKey().Bytes()...)
+	return api.SignedPreKey{KeyID: keyID, PublicKey: pub, Signature: id.Sign(pub)}, nil
+}
+
+// SignedPQ returns a signed Kyber1024 prekey.
+func (id Identity) SignedPQ(keyID uint32) (api.SignedPreKey, error) {
+	kp, err := signal.GenerateKEMKeyPair(nil)
+	if err != nil {
+		return api.SignedPreKey{}, err
+	}
+	pub := kp.Public.Bytes()
 	return api.SignedPreKey{KeyID: keyID, PublicKey: pub, Signature: id.Sign(pub)}, nil
 }
 

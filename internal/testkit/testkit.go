@@ -1,7 +1,7 @@
 // Package testkit starts in-process hushd nodes and speaks to them with raw
 // HTTP and WebSockets, for the server's own tests. It makes real keys and
-// real signatures (libsignal's curve25519, Go's ML-KEM) so that the server
-// checks exactly what it checks in production. Test-only: nothing in the
+// real signatures (package signal: curve25519, XEdDSA, Kyber1024) so that
+// the server checks exactly what it checks in production. Test-only: nothing in the
 // server binary imports it.
 package testkit
 
@@ -183,7 +183,7 @@ func (id Identity) SignedEC(t testing.TB, keyID uint32) api.SignedPreKey {
 	return k
 }
 
-// SignedPQ returns a signed ML-KEM-1024 prekey.
+// SignedPQ returns a signed Kyber1024 prekey.
 func (id Identity) SignedPQ(t testing.TB, keyID uint32) api.SignedPreKey {
 	k, err := id.Identity.SignedPQ(keyID)
 	must(t, err)
