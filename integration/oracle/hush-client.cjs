@@ -668,10 +668,11 @@ class OfficialClient {
   wake() { for (const w of this.waiters.splice(0)) w(); }
 
   // take waits until n readable messages are in the inbox (or the
-  // timeout), then removes and returns them.
+  // timeout, or as many envelopes failed as are missing), then removes and
+  // returns them.
   async take(n, timeoutMs = 20000) {
     const deadline = Date.now() + timeoutMs;
-    while (this.inbox.length < n) {
+    while (this.inbox.length + this.errors.length < n) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       await new Promise((resolve) => { this.waiters.push(resolve); setTimeout(resolve, Math.min(left, 200)); });
