@@ -136,7 +136,7 @@ func (e *interop) goExpect(home, from string, dev uint32, group string, want []s
 		}
 		bodies = append(bodies, m.Body)
 	}
-	sameSet(e.t, "hush received", bodies, want)
+	sameSet(e.t, "hush received (its stderr: "+strings.TrimSpace(stderr)+")", bodies, want)
 	return stderr
 }
 

@@ -35,7 +35,7 @@ sed -n -E 's/^ *--- (PASS|FAIL|SKIP): ([^ ]+) \((.*)\)$/interop: \2: \1 (\3)/p' 
 if [ "$rc" -ne 0 ]; then
   echo "interop: FAIL; why (the whole log: $interop_log):" >&2
   if grep -q -E '^ *--- FAIL' "$interop_log"; then
-    grep -E '^ +[a-z_]+_test\.go:[0-9]+: ' "$interop_log" | grep -v 'order seed' | cut -c1-400 >&2
+    grep -E '^ *--- FAIL|^ +[a-z_]+_test\.go:[0-9]+: ' "$interop_log" | grep -v 'order seed' | cut -c1-400 >&2
   else
     tail -n 40 "$interop_log" >&2
   fi
