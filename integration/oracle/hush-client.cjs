@@ -190,7 +190,7 @@ class OfficialClient {
     this.errors = []; // envelopes that could not be decrypted or are invalid
     this.waiters = [];
     this.devices = new Map(); // account -> device ids messages go to (this account: the other devices)
-    this.groups = new Map(); // group id -> {distributionId, sentTo, rotate, removed}
+    this.groups = new Map(); // group id -> {distributionId, sentTo: devices that have it, rotate}
     this.bundles = []; // what each bundle fetched held
     this.seen = new Set(); // envelope ids with sender, as delivery is at-least-once
     this.holding = false; // keep envelopes undecrypted in held until release
@@ -480,7 +480,7 @@ class OfficialClient {
   groupState(groupId) {
     let g = this.groups.get(groupId);
     if (!g) {
-      g = { distributionId: null, sentTo: new Set(), rotate: false, removed: false };
+      g = { distributionId: null, sentTo: new Set(), rotate: false };
       this.groups.set(groupId, g);
     }
     return g;
@@ -491,10 +491,10 @@ class OfficialClient {
   async distributeSenderKey(g, members) {
     const skdm = await SenderKeyDistributionMessage.create(this.address(), g.distributionId, this.stores.senderKey);
     const plain = content.encode({ senderKeyDistributionMessage: skdm.serialize() });
-    const lacks = (acct) => !this.knownDevices(acct).length ||
-      this.knownDevices(acct).some((d) => !g.sentTo.has(`${acct}.${d}`) || !this.hasSession(acct, d));
+    const lacks = (acct) => this.knownDevices(acct).some((d) => !g.sentTo.has(`${acct}.${d}`) || !this.hasSession(acct, d));
     for (const acct of members) {
-      if (!lacks(acct) && !lacks(this.accountId)) continue;
+      // A member whose devices are not known yet learns them by the 409.
+      if (this.knownDevices(acct).length && !lacks(acct) && !lacks(this.accountId)) continue;
       await this.sendTo(acct, plain);
       for (const a of [acct, this.accountId]) for (const d of this.knownDevices(a)) g.sentTo.add(`${a}.${d}`);
     }
@@ -547,12 +547,13 @@ class OfficialClient {
     }
   }
 
+  // onGroupChange notes a server notice; when someone else left or was
+  // removed, the next group send starts a new sender key.
   onGroupChange(change) {
     this.groupChanges.push(change);
-    if (change.action !== 'removed' && change.action !== 'left') return;
-    const g = this.groupState(change.group_id);
-    if ((change.accounts || []).includes(this.accountId)) g.removed = true;
-    else g.rotate = true;
+    if ((change.action === 'removed' || change.action === 'left') && !(change.accounts || []).includes(this.accountId)) {
+      this.groupState(change.group_id).rotate = true;
+    }
   }
 
   // connect opens the message socket; decrypted messages go to the inbox.
@@ -640,6 +641,7 @@ class OfficialClient {
       this.senderKeys.push({ ...base, distribution_id: skdm.distributionId(), chain_id: skdm.chainId() });
       return;
     }
+    if (c.decryptionErrorMessage) throw new Error('the sender could not decrypt a message of ours (a DecryptionErrorMessage)');
     if (c.receiptMessage) { this.receipts.push({ ...base, ...c.receiptMessage }); return; }
     if (c.typingMessage) return;
     if (c.syncMessage && c.syncMessage.sent) {
