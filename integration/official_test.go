@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,15 +97,20 @@ func (o *official) try(out any, cmd string, args map[string]any) error {
 	return nil
 }
 
-// officialMessage is a message an official client decrypted.
+// officialMessage is a message an official client decrypted: kind
+// "message" (a DataMessage) or "sync" (a copy of what another device of
+// its account sent to Destination).
 type officialMessage struct {
-	Kind   string `json:"kind"`
-	ID     string `json:"id"`
-	From   string `json:"from"`
-	Device uint32 `json:"device"`
-	Type   int    `json:"type"`
-	Group  string `json:"group"`
-	Body   string `json:"body"`
+	Kind           string `json:"kind"`
+	ID             string `json:"id"`
+	From           string `json:"from"`
+	Device         uint32 `json:"device"`
+	Type           int    `json:"type"`
+	Group          string `json:"group"`
+	Body           string `json:"body"`
+	Destination    string `json:"destination"`
+	DistributionID string `json:"distribution_id"`
+	ChainID        uint32 `json:"chain_id"`
 }
 
 type officialTake struct {
@@ -174,4 +180,97 @@ func TestOfficialClientsThroughHushd(t *testing.T) {
 	if got := o.take("a", 1); len(got.Messages) != 1 || got.Messages[0].Body != "b->a" || got.Messages[0].Type != 2 {
 		t.Fatalf("a got %+v", got)
 	}
+}
+
+// TestInteropOfficialOnly checks the official client's own scenarios among
+// official clients only (shuffled and lost 1:1 messages, the last resort,
+// a re-registration, groups with a removal, linking and sync copies), so
+// that a failure of the Go-to-official scenarios is not the test client's.
+func TestInteropOfficialOnly(t *testing.T) {
+	e := &interop{t: t, data: t.TempDir(), homes: t.TempDir()}
+	e.h = startHushd(t, e.data, "--test-numbers", interopNumber(0)+".."+interopNumber(9)+"="+interopCode,
+		"--code-rate-number", "0", "--code-rate-address", "0", "--verify-rate-address", "0",
+		"--directory-rate", "0", "--bundle-rate", "0", "--send-rate", "0")
+	e.o = startOfficial(t)
+	a := e.officialRegister("a", 0, 0) // the last resort only
+	b := e.officialRegister("b", 1, 20)
+	c := e.officialRegister("c", 2, 20)
+
+	// 1:1, the last resort, shuffled and lost messages both ways.
+	e.officialSend("b", a, "b->a first")
+	e.officialExpect("a", "message", b, 1, "", []string{"b->a first"})
+	const n = 60
+	batch := texts("b->a", n)
+	e.o.do(nil, "prepare_texts", map[string]any{"who": "b", "to": a, "texts": batch})
+	order, _ := shuffled(t, n, 6)
+	e.o.do(nil, "send_prepared", map[string]any{"who": "b", "order": order})
+	e.officialExpect("a", "message", b, 1, "", pick(batch, order))
+	e.o.do(nil, "hold", map[string]any{"who": "b"})
+	batch = texts("a->b", n)
+	for _, s := range batch {
+		e.officialSend("a", b, s)
+	}
+	waitFor(t, "b to hold the batch", func() bool {
+		var r struct{ Held int }
+		e.o.do(&r, "held", map[string]any{"who": "b"})
+		return r.Held >= n
+	})
+	order, _ = shuffled(t, n, 6)
+	e.o.do(nil, "release", map[string]any{"who": "b", "order": order})
+	e.officialExpect("b", "message", a, 1, "", pick(batch, order))
+
+	// A re-registration is reported by the other side.
+	e.officialRegister("a", 0, 20)
+	e.officialSend("b", a, "to the new a")
+	if ch := e.identityChanges("b"); !slices.Equal(ch, []string{a}) {
+		t.Fatalf("identity changes %q, want [%s]", ch, a)
+	}
+	e.officialExpect("a", "message", b, 1, "", []string{"to the new a"})
+
+	// A group of three; c is removed and cannot read what follows.
+	var grp struct {
+		GroupID string `json:"group_id"`
+	}
+	e.o.do(&grp, "group_create", map[string]any{"who": "a", "members": []string{b, c}})
+	for _, who := range []string{"a", "b", "c"} {
+		e.o.do(nil, "group_send", map[string]any{"who": who, "group": grp.GroupID, "text": who + " hello"})
+	}
+	e.officialExpect("a", "message", b, 1, grp.GroupID, []string{"b hello"})
+	e.officialExpect("a", "message", c, 1, grp.GroupID, []string{"c hello"})
+	e.officialExpect("b", "message", a, 1, grp.GroupID, []string{"a hello"})
+	e.officialExpect("b", "message", c, 1, grp.GroupID, []string{"c hello"})
+	e.officialExpect("c", "message", a, 1, grp.GroupID, []string{"a hello"})
+	before := e.officialExpect("c", "message", b, 1, grp.GroupID, []string{"b hello"})[0]
+	e.o.do(nil, "group_remove", map[string]any{"who": "a", "group": grp.GroupID, "account": c})
+	e.waitRemoved("c", grp.GroupID)
+	e.waitRemoved("b", grp.GroupID)
+	e.o.do(nil, "close", map[string]any{"who": "a"}) // so that b's message stays stored
+	e.o.do(nil, "group_send", map[string]any{"who": "b", "group": grp.GroupID, "text": "b after c left"})
+	e.removedCannotRead("c", grp.GroupID, b, before)
+
+	// Linking: c links a new official device; both get what b sends, and
+	// each gets a sync copy of what the other sends.
+	var code struct{ Code string }
+	e.o.do(&code, "link_start", map[string]any{"who": "c2", "server": e.h.URL})
+	e.o.do(nil, "approve", map[string]any{"who": "c", "code": code.Code})
+	var linked struct {
+		AccountID string `json:"account_id"`
+		DeviceID  uint32 `json:"device_id"`
+	}
+	e.o.do(&linked, "link_finish", map[string]any{"who": "c2"})
+	e.o.do(nil, "connect", map[string]any{"who": "c2"})
+	if linked.AccountID != c || linked.DeviceID != 2 {
+		t.Fatalf("linked as %+v, want device 2 of %s", linked, c)
+	}
+	e.officialSend("b", c, "to both of c")
+	e.officialExpect("c", "message", b, 1, "", []string{"to both of c"})
+	e.officialExpect("c2", "message", b, 1, "", []string{"to both of c"})
+	e.officialSend("c", b, "from c1")
+	e.officialExpect("b", "message", c, 1, "", []string{"from c1"})
+	if s := e.officialExpect("c2", "sync", c, 1, "", []string{"from c1"}); s[0].Destination != b {
+		t.Fatalf("sync copy to %q, want %s", s[0].Destination, b)
+	}
+	e.officialSend("c2", b, "from c2")
+	e.officialExpect("b", "message", c, 2, "", []string{"from c2"})
+	e.officialExpect("c", "sync", c, 2, "", []string{"from c2"})
 }

@@ -1,9 +1,8 @@
 // Drives official-library clients of a hushd from JSON lines on standard
 // input, one command per line, answering each with one JSON line on
 // standard output: {"ok": true, ...} or {"ok": false, "error": "..."}.
-// Commands: register {who, server, number, code, prekeys}, connect {who},
-// lookup {who, number}, send_text {who, to, text}, take {who, n,
-// timeout_ms}, identity_changes {who}, info {who}, close {who}.
+// Each command names its client with "who"; see commands below for the
+// rest of each command's fields.
 'use strict';
 
 const readline = require('node:readline');
@@ -16,27 +15,65 @@ const get = (who) => {
   return c;
 };
 
+// fresh replaces the client named who with a new one of server.
+const fresh = (who, server) => {
+  if (clients.has(who)) clients.get(who).close();
+  const c = new OfficialClient(server);
+  clients.set(who, c);
+  return c;
+};
+
+const message = (m) => ({
+  kind: m.kind, id: m.id, from: m.from, device: m.device, type: m.type, group: m.group, body: m.body,
+  timestamp: m.timestamp, destination: m.destination, distribution_id: m.distribution_id, chain_id: m.chain_id,
+});
+
 const commands = {
+  // register {server, number, code, prekeys}: a new identity for number.
   async register(a) {
-    const c = new OfficialClient(a.server);
-    clients.set(a.who, c);
-    const creds = await c.register(a.number, a.code, { prekeys: a.prekeys ?? 20 });
+    const creds = await fresh(a.who, a.server).register(a.number, a.code, { prekeys: a.prekeys ?? 20 });
     return { account_id: creds.account_id, device_id: creds.device_id };
   },
+  // link_start {server} -> {code}; link_finish {prekeys} after approval.
+  async link_start(a) { return { code: await fresh(a.who, a.server).linkStart() }; },
+  async link_finish(a) {
+    const creds = await get(a.who).linkFinish({ prekeys: a.prekeys ?? 20 });
+    return { account_id: creds.account_id, device_id: creds.device_id };
+  },
+  async approve(a) { await get(a.who).approve(a.code); return {}; },
   async connect(a) { await get(a.who).connect(); return {}; },
   async lookup(a) { return { account_id: await get(a.who).lookup(a.number) }; },
+  async key_count(a) { return await get(a.who).keyCount(); },
+  // claim_keys {account, max}: use up the account's one-time prekeys.
+  async claim_keys(a) { return await get(a.who).claimKeys(a.account, a.max ?? 1000); },
+  // bundles: what the bundles fetched so far held.
+  async bundles(a) { return { bundles: get(a.who).bundles.splice(0) }; },
   async send_text(a) { return await get(a.who).sendText(a.to, a.text); },
+  // prepare_texts {to, texts}, then send_prepared {order}.
+  async prepare_texts(a) { return { n: await get(a.who).prepareTexts(a.to, a.texts) }; },
+  async send_prepared(a) { return { sent: await get(a.who).sendPrepared(a.order) }; },
+  // hold: keep what arrives undecrypted; release {order}: decrypt those.
+  async hold(a) { get(a.who).holding = true; return {}; },
+  async held(a) { const c = get(a.who); await c.settle(); return { held: c.held.length }; },
+  async release(a) { return { held: await get(a.who).release(a.order) }; },
+  // take {n, timeout_ms}: n readable messages (fewer on timeout) and the
+  // envelopes that failed since the last take.
   async take(a) {
     const c = get(a.who);
     const messages = await c.take(a.n, a.timeout_ms ?? 20000);
-    const errors = c.errors.splice(0);
-    return {
-      messages: messages.map((m) => (m.kind === 'message'
-        ? { kind: m.kind, id: m.id, from: m.from, device: m.device, type: m.type, group: m.group, body: m.content.dataMessage ? m.content.dataMessage.body : undefined }
-        : m)),
-      errors,
-    };
+    await c.settle();
+    return { messages: messages.map(message), errors: c.errors.splice(0) };
   },
+  // settle: everything that arrived is handled; the inbox's size.
+  async settle(a) { const c = get(a.who); await c.settle(); return { inbox: c.inbox.length, errors: c.errors.splice(0) }; },
+  async group_create(a) { return await get(a.who).createGroup(a.members); },
+  async group_remove(a) { await get(a.who).removeMember(a.group, a.account); return {}; },
+  async group_send(a) { return await get(a.who).sendGroupText(a.group, a.text); },
+  // group_decrypt {from, device, content}: try a sender-key ciphertext.
+  async group_decrypt(a) { return await get(a.who).groupDecryptRaw(a.from, a.device, a.content); },
+  async sender_keys(a) { const c = get(a.who); await c.settle(); return { sender_keys: c.senderKeys.splice(0) }; },
+  async group_changes(a) { const c = get(a.who); await c.settle(); return { changes: c.groupChanges.splice(0) }; },
+  async receipts(a) { const c = get(a.who); await c.settle(); return { receipts: c.receipts.splice(0) }; },
   async identity_changes(a) { return { changes: get(a.who).st.identityChanges.splice(0) }; },
   async info(a) { const c = get(a.who); return { account_id: c.accountId, device_id: c.deviceId }; },
   async close(a) { get(a.who).close(); clients.delete(a.who); return {}; },

@@ -3,7 +3,12 @@
 // what a mobile developer on the official library would write. The
 // integration tests drive it against a real hushd to check that Hush's own
 // client and the official library understand each other through the
-// server. Test-only.
+// server. It registers or links (the provisioning protocol, either
+// side), sends and receives 1:1 with device-set repair and sync copies for
+// its account's other devices, and takes part in groups with sender keys,
+// rotating its key when a member leaves or is removed. For tests it can
+// encrypt a batch and post it in any order, and hold what arrives to
+// decrypt it in any order, leaving some out. Test-only.
 'use strict';
 
 const crypto = require('node:crypto');
@@ -12,10 +17,10 @@ const WebSocket = require('ws');
 const content = require('./content.cjs');
 
 const {
-  PrivateKey, PublicKey, IdentityKeyPair, KEMKeyPair, KEMPublicKey,
+  PrivateKey, PublicKey, KEMKeyPair, KEMPublicKey,
   PreKeyRecord, SignedPreKeyRecord, KyberPreKeyRecord, PreKeyBundle,
   ProtocolAddress, SessionRecord, SenderKeyRecord, CiphertextMessageType,
-  PreKeySignalMessage, SignalMessage, SenderKeyDistributionMessage,
+  PreKeySignalMessage, SignalMessage, SenderKeyDistributionMessage, SenderKeyMessage,
   IdentityChange,
 } = SignalClient;
 
@@ -128,14 +133,69 @@ class HttpError extends Error {
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 
+// The provisioning message of docs/protocol.md: version 1, the sender's
+// ephemeral curve25519 key, a GCM nonce, then the AES-256-GCM ciphertext
+// under HKDF-SHA256(X25519 secret, no salt, "hush provisioning v1").
+const PROVISIONING_VERSION = 1;
+const PROVISIONING_INFO = 'hush provisioning v1';
+const LINK_PREFIX = 'hush-link:';
+
+function provisioningKey(mine, theirs) {
+  const secret = mine.agree(theirs);
+  return Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.alloc(0), PROVISIONING_INFO, 32));
+}
+
+function sealProvisioning(recipient, plaintext) {
+  const eph = PrivateKey.generate();
+  const nonce = crypto.randomBytes(12);
+  const c = crypto.createCipheriv('aes-256-gcm', provisioningKey(eph, recipient), nonce);
+  const ct = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+  return Buffer.concat([Buffer.from([PROVISIONING_VERSION]), Buffer.from(eph.getPublicKey().serialize()), nonce, ct]);
+}
+
+function openProvisioning(mine, msg) {
+  if (msg.length < 1 + 33 + 12 + 16) throw new Error('provisioning message too short');
+  if (msg[0] !== PROVISIONING_VERSION) throw new Error(`provisioning version ${msg[0]}`);
+  const theirs = PublicKey.deserialize(msg.subarray(1, 34));
+  const nonce = msg.subarray(34, 46);
+  const d = crypto.createDecipheriv('aes-256-gcm', provisioningKey(mine, theirs), nonce);
+  d.setAuthTag(msg.subarray(msg.length - 16));
+  return Buffer.concat([d.update(msg.subarray(46, msg.length - 16)), d.final()]);
+}
+
+// frameQueue collects a socket's JSON frames for next() to take in order.
+function frameQueue(ws) {
+  const frames = [];
+  let wake = null;
+  ws.on('message', (data) => { frames.push(JSON.parse(data.toString())); if (wake) wake(); });
+  return async (timeoutMs = 30000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!frames.length) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('no frame in time');
+      await new Promise((resolve) => { wake = resolve; setTimeout(resolve, Math.min(left, 200)); });
+    }
+    return frames.shift();
+  };
+}
+
 class OfficialClient {
   constructor(server) {
     this.server = server.replace(/\/$/, '');
     this.nextKeyId = 1;
-    this.inbox = []; // decrypted messages, oldest first
+    this.inbox = []; // readable messages (data and sync), oldest first
+    this.receipts = []; // receipt messages that came in
+    this.senderKeys = []; // sender key distribution messages processed
+    this.groupChanges = []; // the server's group change notices
+    this.errors = []; // envelopes that could not be decrypted or are invalid
     this.waiters = [];
-    this.errors = []; // envelopes that could not be decrypted
-    this.groups = new Map(); // group id -> {distributionId, members}
+    this.devices = new Map(); // account -> device ids messages go to (this account: the other devices)
+    this.groups = new Map(); // group id -> {distributionId, sentTo: devices that have it, rotate}
+    this.bundles = []; // what each bundle fetched held
+    this.seen = new Set(); // envelope ids with sender, as delivery is at-least-once
+    this.holding = false; // keep envelopes undecrypted in held until release
+    this.held = [];
+    this.prepared = []; // encrypted sends not yet posted
   }
 
   async http(method, path, body, auth = true) {
@@ -150,8 +210,9 @@ class OfficialClient {
     return json;
   }
 
-  newIdentity() {
-    this.identity = PrivateKey.generate();
+  // newIdentity starts fresh stores for identity (a new key when absent).
+  newIdentity(identity = PrivateKey.generate()) {
+    this.identity = identity;
     this.registrationId = 1 + crypto.randomInt(16380);
     this.st = new Stores(this.identity, this.registrationId);
     this.stores = makeStores(this.st);
@@ -174,6 +235,17 @@ class OfficialClient {
     return { key_id: id, public_key: b64(kp.getPublicKey().serialize()), signature: b64(sig) };
   }
 
+  deviceKeys(name) {
+    return { registration_id: this.registrationId, signed_prekey: this.signedPreKey(), pq_last_resort_prekey: this.kyberPreKey(true), name };
+  }
+
+  setCredentials(creds, number) {
+    this.accountId = creds.account_id;
+    this.deviceId = creds.device_id;
+    this.password = creds.password;
+    this.number = number;
+  }
+
   // register creates an account (or re-registers the number) with a new
   // identity, then uploads one-time prekeys.
   async register(number, code, { prekeys = 20, name = 'official' } = {}) {
@@ -182,19 +254,63 @@ class OfficialClient {
       if (!(e instanceof HttpError && e.status === 429)) throw e;
     });
     const creds = await this.http('POST', '/v1/registration/verify', {
-      number, code,
-      identity_key: b64(this.identity.getPublicKey().serialize()),
-      registration_id: this.registrationId,
-      signed_prekey: this.signedPreKey(),
-      pq_last_resort_prekey: this.kyberPreKey(true),
-      name,
+      number, code, identity_key: b64(this.identity.getPublicKey().serialize()), ...this.deviceKeys(name),
     }, false);
-    this.accountId = creds.account_id;
-    this.deviceId = creds.device_id;
-    this.password = creds.password;
-    this.number = number;
+    this.setCredentials(creds, number);
     if (prekeys > 0) await this.uploadPreKeys(prekeys, prekeys);
     return creds;
+  }
+
+  // linkStart opens the provisioning socket and returns the link code a
+  // primary approves.
+  async linkStart() {
+    this.provisioningKey = PrivateKey.generate();
+    this.provisioningSocket = new WebSocket(this.server.replace(/^http/, 'ws') + '/v1/provisioning');
+    this.nextProvisioningFrame = frameQueue(this.provisioningSocket);
+    await new Promise((resolve, reject) => {
+      this.provisioningSocket.once('open', resolve);
+      this.provisioningSocket.once('error', reject);
+    });
+    const f = await this.nextProvisioningFrame();
+    if (f.type !== 'provisioning_address') throw new Error(`first provisioning frame is ${f.type}`);
+    const key = Buffer.from(this.provisioningKey.getPublicKey().serialize()).toString('base64url');
+    return `${LINK_PREFIX}${f.address}:${key}`;
+  }
+
+  // linkFinish waits for the primary's provisioning message, takes the
+  // account's identity key pair from it and links this device.
+  async linkFinish({ prekeys = 20, name = 'official linked' } = {}) {
+    const f = await this.nextProvisioningFrame(60000);
+    this.provisioningSocket.close();
+    if (f.type !== 'provisioning_message') throw new Error(`provisioning frame is ${f.type}`);
+    const m = JSON.parse(openProvisioning(this.provisioningKey, unb64(f.body)).toString('utf8'));
+    const identity = PrivateKey.deserialize(unb64(m.identity_key_private));
+    if (!Buffer.from(identity.getPublicKey().serialize()).equals(Buffer.from(unb64(m.identity_key_public)))) {
+      throw new Error('provisioned identity key pair does not match');
+    }
+    this.newIdentity(identity);
+    const creds = await this.http('POST', '/v1/devices/link', {
+      account_id: m.account_id, provisioning_code: m.provisioning_code, ...this.deviceKeys(name),
+    }, false);
+    this.setCredentials(creds, m.number);
+    if (prekeys > 0) await this.uploadPreKeys(prekeys, prekeys);
+    return creds;
+  }
+
+  // approve sends this account's identity key pair and a provisioning
+  // code to the device showing linkCode (this must be the primary).
+  async approve(linkCode) {
+    const [prefix, address, key] = linkCode.trim().split(':');
+    if (`${prefix}:` !== LINK_PREFIX || !address || !key) throw new Error(`not a link code: ${linkCode}`);
+    const { code } = await this.http('POST', '/v1/devices/provisioning_code');
+    const plain = Buffer.from(JSON.stringify({
+      account_id: this.accountId, number: this.number,
+      identity_key_public: b64(this.identity.getPublicKey().serialize()),
+      identity_key_private: b64(this.identity.serialize()),
+      provisioning_code: code,
+    }));
+    const body = sealProvisioning(PublicKey.deserialize(Buffer.from(key, 'base64url')), plain);
+    await this.http('PUT', `/v1/provisioning/${address}`, { body: b64(body) });
   }
 
   async uploadPreKeys(ec, pq) {
@@ -209,9 +325,22 @@ class OfficialClient {
     await this.http('PUT', '/v1/keys', body);
   }
 
+  async keyCount() { return this.http('GET', '/v1/keys/count'); }
+
   address() { return ProtocolAddress.new(this.accountId, this.deviceId); }
 
   async lookup(number) { return (await this.http('GET', `/v1/directory/${encodeURIComponent(number)}`)).account_id; }
+
+  // claimKeys fetches bundles of every device of an account until none has
+  // a one-time prekey left (at most max times); it returns how many
+  // bundles had one.
+  async claimKeys(accountId, max) {
+    for (let i = 0; i < max; i++) {
+      const b = await this.http('GET', `/v1/keys/${accountId}/*`);
+      if (!b.devices.some((d) => d.prekey)) return { claimed: i, exhausted: true };
+    }
+    return { claimed: max, exhausted: false };
+  }
 
   // startSessions fetches the bundles of the named devices (or all) of an
   // account and processes them.
@@ -230,8 +359,7 @@ class OfficialClient {
         d.pq_prekey.key_id, KEMPublicKey.deserialize(unb64(d.pq_prekey.public_key)), unb64(d.pq_prekey.signature));
       await SignalClient.processPreKeyBundle(bundle, ProtocolAddress.new(accountId, d.device_id), this.address(),
         this.stores.session, this.stores.identity);
-      this.st.remoteRegistration = this.st.remoteRegistration || new Map();
-      this.st.remoteRegistration.set(`${accountId}.${d.device_id}`, d.registration_id);
+      this.bundles.push({ account: accountId, device: d.device_id, prekey: !!d.prekey, pq_last_resort: !!d.pq_last_resort });
     }
   }
 
@@ -240,57 +368,192 @@ class OfficialClient {
     return rec ? rec.remoteRegistrationId() : 0;
   }
 
-  // encryptFor encrypts plaintext for every device the server says the
-  // account has, starting sessions where needed, and repairs the device set
-  // on 409/410 answers as docs/api.md describes.
-  async sendTo(accountId, plaintext, { urgent = true } = {}) {
-    let known = this.deviceLists = this.deviceLists || new Map();
-    let devices = known.get(accountId) || [];
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const messages = [];
-      for (const dev of devices) {
-        const addr = ProtocolAddress.new(accountId, dev);
-        if (!(await this.stores.session.getSession(addr))) await this.startSessions(accountId, [dev]);
-        const ct = await SignalClient.signalEncrypt(plaintext, addr, this.address(), this.stores.session, this.stores.identity);
-        messages.push({
-          account_id: accountId, device_id: dev,
-          registration_id: await this.sessionRegistration(accountId, dev),
-          type: ct.type(), content: b64(ct.serialize()),
-        });
+  knownDevices(accountId) { return this.devices.get(accountId) || []; }
+
+  hasSession(accountId, deviceId) { return this.st.sessions.has(`${accountId}.${deviceId}`); }
+
+  // encryptFor encrypts plaintext for one device, starting a session first
+  // when there is none.
+  async encryptFor(accountId, deviceId, plaintext) {
+    const addr = ProtocolAddress.new(accountId, deviceId);
+    if (!this.hasSession(accountId, deviceId)) await this.startSessions(accountId, [deviceId]);
+    const ct = await SignalClient.signalEncrypt(plaintext, addr, this.address(), this.stores.session, this.stores.identity);
+    return {
+      account_id: accountId, device_id: deviceId,
+      registration_id: await this.sessionRegistration(accountId, deviceId),
+      type: ct.type(), content: b64(ct.serialize()),
+    };
+  }
+
+  // encryptSend encrypts plaintext for every known device of dest and sync
+  // for this account's other devices: one POST /v1/messages body.
+  async encryptSend(dest, plaintext, sync, urgent) {
+    const messages = [];
+    if (dest !== this.accountId) {
+      for (const dev of this.knownDevices(dest)) messages.push(await this.encryptFor(dest, dev, plaintext));
+    }
+    for (const dev of this.knownDevices(this.accountId)) messages.push(await this.encryptFor(this.accountId, dev, sync));
+    return { destination: dest, messages, urgent };
+  }
+
+  // repair updates device lists and sessions from a 409 or 410 answer as
+  // docs/api.md describes; false for any other error.
+  repair(e) {
+    if (!(e instanceof HttpError)) return false;
+    if (e.status === 409) {
+      for (const m of e.body.mismatched || []) {
+        const list = new Set(this.knownDevices(m.account_id));
+        for (const x of m.extra_devices || []) {
+          list.delete(x);
+          this.st.sessions.delete(`${m.account_id}.${x}`);
+        }
+        for (const x of m.missing_devices || []) list.add(x);
+        this.devices.set(m.account_id, [...list].sort((a, b) => a - b));
       }
+      return true;
+    }
+    if (e.status === 410) {
+      for (const s of e.body.stale || []) {
+        for (const x of s.stale_devices || []) this.st.sessions.delete(`${s.account_id}.${x}`);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  // sendTo sends plaintext to every device of dest and sync (by default the
+  // same) to this account's other devices, repairing the device set.
+  async sendTo(dest, plaintext, { sync = plaintext, urgent = true } = {}) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const body = await this.encryptSend(dest, plaintext, sync, urgent);
       try {
-        return await this.http('POST', '/v1/messages', { destination: accountId, messages, urgent });
+        return await this.http('POST', '/v1/messages', body);
       } catch (e) {
-        if (!(e instanceof HttpError)) throw e;
-        if (e.status === 409) {
-          for (const m of e.body.mismatched || []) {
-            const list = new Set(m.account_id === accountId ? devices : []);
-            for (const x of m.extra_devices || []) {
-              list.delete(x);
-              this.st.sessions.delete(`${m.account_id}.${x}`);
-            }
-            for (const x of m.missing_devices || []) list.add(x);
-            if (m.account_id === accountId) devices = [...list].sort((a, b) => a - b);
-          }
-          known.set(accountId, devices);
-          continue;
-        }
-        if (e.status === 410) {
-          for (const s of e.body.stale || []) {
-            for (const x of s.stale_devices || []) this.st.sessions.delete(`${s.account_id}.${x}`);
-          }
-          continue;
-        }
-        throw e;
+        if (!this.repair(e)) throw e;
       }
     }
     throw new Error('device set did not settle');
   }
 
-  async sendText(accountId, text) {
-    const ts = Date.now();
-    const res = await this.sendTo(accountId, content.encode({ dataMessage: { body: text, timestamp: ts } }));
-    return { ...res, timestamp: ts };
+  textContents(to, text, group) {
+    const timestamp = Date.now();
+    const data = { body: text, timestamp, group: group ? { id: group } : undefined };
+    return {
+      timestamp,
+      plain: content.encode({ dataMessage: data }),
+      sync: content.encode({ syncMessage: { sent: { timestamp, message: data, destinationServiceId: group ? undefined : to } } }),
+    };
+  }
+
+  async sendText(to, text) {
+    const c = this.textContents(to, text);
+    const res = await this.sendTo(to, c.plain, { sync: c.sync });
+    return { ...res, timestamp: c.timestamp };
+  }
+
+  // prepareTexts encrypts one send per text, in order, for the devices
+  // known now (send one message first so that they are known); sendPrepared
+  // then posts them in any order, leaving out the ones not named.
+  async prepareTexts(to, texts) {
+    if (!this.knownDevices(to).length) throw new Error(`no known devices of ${to}: send one message first`);
+    for (const text of texts) {
+      const c = this.textContents(to, text);
+      this.prepared.push(await this.encryptSend(to, c.plain, c.sync, true));
+    }
+    return this.prepared.length;
+  }
+
+  async sendPrepared(order) {
+    const batch = this.prepared.splice(0);
+    for (const i of order) await this.http('POST', '/v1/messages', batch[i]);
+    return order.length;
+  }
+
+  // Groups, through the server's group API and sender keys.
+
+  async createGroup(members) { return this.http('POST', '/v1/groups', { members }); }
+
+  async removeMember(groupId, accountId) {
+    await this.http('DELETE', `/v1/groups/${groupId}/members/${accountId}`);
+  }
+
+  groupState(groupId) {
+    let g = this.groups.get(groupId);
+    if (!g) {
+      g = { distributionId: null, sentTo: new Set(), rotate: false };
+      this.groups.set(groupId, g);
+    }
+    return g;
+  }
+
+  // distributeSenderKey sends this device's sender key of the group 1:1 to
+  // every device of members that lacks it (and to this account's others).
+  async distributeSenderKey(g, members) {
+    const skdm = await SenderKeyDistributionMessage.create(this.address(), g.distributionId, this.stores.senderKey);
+    const plain = content.encode({ senderKeyDistributionMessage: skdm.serialize() });
+    const lacks = (acct) => this.knownDevices(acct).some((d) => !g.sentTo.has(`${acct}.${d}`) || !this.hasSession(acct, d));
+    for (const acct of members) {
+      // A member whose devices are not known yet learns them by the 409.
+      if (this.knownDevices(acct).length && !lacks(acct) && !lacks(this.accountId)) continue;
+      await this.sendTo(acct, plain);
+      for (const a of [acct, this.accountId]) for (const d of this.knownDevices(a)) g.sentTo.add(`${a}.${d}`);
+    }
+  }
+
+  // sendGroupText sends text to the group as one sender-key ciphertext,
+  // with a fresh sender key after someone left or was removed.
+  async sendGroupText(groupId, text) {
+    const g = this.groupState(groupId);
+    if (!g.distributionId || g.rotate) {
+      g.distributionId = crypto.randomUUID();
+      g.sentTo = new Set();
+      g.rotate = false;
+    }
+    const group = await this.http('GET', `/v1/groups/${groupId}`);
+    const members = group.members.map((m) => m.account_id).filter((a) => a !== this.accountId);
+    const c = this.textContents('', text, groupId);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await this.distributeSenderKey(g, members);
+      const ct = await SignalClient.groupEncrypt(this.address(), g.distributionId, this.stores.senderKey, c.plain);
+      const recipients = [];
+      for (const acct of [...members, this.accountId]) {
+        for (const dev of this.knownDevices(acct)) {
+          recipients.push({ account_id: acct, device_id: dev, registration_id: await this.sessionRegistration(acct, dev) });
+        }
+      }
+      const body = { type: ct.type(), content: b64(ct.serialize()), recipients };
+      try {
+        const res = await this.http('POST', `/v1/groups/${groupId}/messages`, body);
+        return { ...res, timestamp: c.timestamp, distribution_id: g.distributionId, type: body.type, content: body.content };
+      } catch (e) {
+        if (!this.repair(e)) throw e;
+      }
+    }
+    throw new Error('group device set did not settle');
+  }
+
+  // groupDecryptRaw tries to decrypt a sender-key ciphertext (base64) from
+  // accountId's device with the sender keys this device holds.
+  // It returns the message's distribution id and chain id too.
+  async groupDecryptRaw(accountId, deviceId, ciphertext) {
+    const skm = SenderKeyMessage.deserialize(unb64(ciphertext));
+    const out = { distribution_id: skm.distributionId(), chain_id: skm.chainId() };
+    try {
+      const plain = await SignalClient.groupDecrypt(ProtocolAddress.new(accountId, deviceId), this.stores.senderKey, unb64(ciphertext));
+      const c = content.decode(plain);
+      return { ...out, decrypted: true, body: c.dataMessage ? c.dataMessage.body : '' };
+    } catch (err) {
+      return { ...out, decrypted: false, error: String(err) };
+    }
+  }
+
+  // onGroupChange notes a server notice; when someone else left or was
+  // removed, the next group send starts a new sender key.
+  onGroupChange(change) {
+    this.groupChanges.push(change);
+    if ((change.action === 'removed' || change.action === 'left') && !(change.accounts || []).includes(this.accountId)) {
+      this.groupState(change.group_id).rotate = true;
+    }
   }
 
   // connect opens the message socket; decrypted messages go to the inbox.
@@ -305,57 +568,113 @@ class OfficialClient {
     });
     this.ws.on('message', (data) => {
       const frame = JSON.parse(data.toString());
-      // Envelopes are decrypted one at a time, in arrival order.
+      // Envelopes are taken one at a time, in arrival order.
       this.queue = this.queue.then(() => this.onFrame(frame)).catch((err) => this.errors.push(String(err)));
     });
   }
 
   async onFrame(frame) {
-    if (frame.type === 'queue_empty') { this.queueEmpty = true; this.wake(); return; }
     if (frame.type !== 'envelope') return;
     const env = frame.envelope;
-    if (env.type === 256) { this.ack(env.id); this.inbox.push({ kind: 'group_change', change: JSON.parse(Buffer.from(env.content, 'base64')) }); this.wake(); return; }
-    const from = ProtocolAddress.new(env.source_account, env.source_device);
-    const bytes = unb64(env.content);
-    let plain;
-    try {
-      if (env.type === TYPE_PREKEY) {
-        plain = await SignalClient.signalDecryptPreKey(PreKeySignalMessage.deserialize(bytes), from, this.address(),
-          this.stores.session, this.stores.identity, this.stores.preKey, this.stores.signedPreKey, this.stores.kyberPreKey);
-      } else if (env.type === TYPE_WHISPER) {
-        plain = await SignalClient.signalDecrypt(SignalMessage.deserialize(bytes), from, this.address(),
-          this.stores.session, this.stores.identity);
-      } else if (env.type === TYPE_SENDER_KEY) {
-        plain = await SignalClient.groupDecrypt(from, this.stores.senderKey, bytes);
-      } else {
-        throw new Error(`unknown envelope type ${env.type}`);
-      }
-    } catch (err) {
-      this.errors.push({ id: env.id, from: addrKey(from), type: env.type, error: String(err) });
-      this.ack(env.id);
-      this.wake();
+    if (!env.ephemeral) this.ack(env.id);
+    if (env.type === 256) {
+      this.onGroupChange(JSON.parse(Buffer.from(env.content, 'base64')));
       return;
     }
-    const c = content.decode(plain);
-    if (c.senderKeyDistributionMessage) {
-      await SignalClient.processSenderKeyDistributionMessage(from,
-        SenderKeyDistributionMessage.deserialize(c.senderKeyDistributionMessage), this.stores.senderKey);
+    const key = `${env.source_account}.${env.source_device}/${env.id}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (this.holding) this.held.push(env);
+    else await this.open(env);
+  }
+
+  // release decrypts the held envelopes in the given order (indexes into
+  // the held list); the others are dropped, as if lost.
+  async release(order) {
+    let n = 0;
+    const done = this.queue.then(async () => {
+      const held = this.held.splice(0);
+      this.holding = false;
+      n = held.length;
+      for (const i of order) await this.open(held[i]);
+    });
+    this.queue = done.catch((err) => this.errors.push(String(err)));
+    await done;
+    return n;
+  }
+
+  async decrypt(env, from) {
+    const bytes = unb64(env.content);
+    const s = this.stores;
+    switch (env.type) {
+      case TYPE_PREKEY:
+        return SignalClient.signalDecryptPreKey(PreKeySignalMessage.deserialize(bytes), from, this.address(),
+          s.session, s.identity, s.preKey, s.signedPreKey, s.kyberPreKey);
+      case TYPE_WHISPER:
+        return SignalClient.signalDecrypt(SignalMessage.deserialize(bytes), from, this.address(), s.session, s.identity);
+      case TYPE_SENDER_KEY:
+        return SignalClient.groupDecrypt(from, s.senderKey, bytes);
+      default:
+        throw new Error(`unknown envelope type ${env.type}`);
     }
-    this.inbox.push({ kind: 'message', id: env.id, from: env.source_account, device: env.source_device, type: env.type,
-      group: env.group || '', content: c });
-    this.ack(env.id);
+  }
+
+  // open decrypts an envelope and files what it holds.
+  async open(env) {
+    const from = ProtocolAddress.new(env.source_account, env.source_device);
+    try {
+      const c = content.decode(await this.decrypt(env, from));
+      await this.file(env, c);
+    } catch (err) {
+      this.errors.push({ id: env.id, from: addrKey(from), type: env.type, error: String(err) });
+    }
     this.wake();
+  }
+
+  async file(env, c) {
+    const base = { id: env.id, from: env.source_account, device: env.source_device, type: env.type, group: env.group || '' };
+    if (c.senderKeyDistributionMessage) {
+      if (env.group) throw new Error('a sender key in a group send');
+      const skdm = SenderKeyDistributionMessage.deserialize(c.senderKeyDistributionMessage);
+      await SignalClient.processSenderKeyDistributionMessage(ProtocolAddress.new(env.source_account, env.source_device),
+        skdm, this.stores.senderKey);
+      this.senderKeys.push({ ...base, distribution_id: skdm.distributionId(), chain_id: skdm.chainId() });
+      return;
+    }
+    if (c.decryptionErrorMessage) throw new Error('the sender could not decrypt a message of ours (a DecryptionErrorMessage)');
+    if (c.receiptMessage) { this.receipts.push({ ...base, ...c.receiptMessage }); return; }
+    if (c.typingMessage) return;
+    if (c.syncMessage && c.syncMessage.sent) {
+      if (env.source_account !== this.accountId) throw new Error('a sync message from another account');
+      const s = c.syncMessage.sent;
+      const m = s.message || {};
+      this.inbox.push({ ...base, kind: 'sync', body: m.body, timestamp: s.timestamp, destination: s.destinationServiceId || '',
+        group: m.group ? m.group.id : '' });
+      return;
+    }
+    const d = c.dataMessage;
+    if (!d) throw new Error('content of no known kind');
+    const group = d.group ? d.group.id : '';
+    if (group !== (env.group || '')) throw new Error(`message names group ${JSON.stringify(group)}, envelope ${JSON.stringify(env.group || '')}`);
+    const m = { ...base, kind: 'message', body: d.body, timestamp: d.timestamp };
+    if (env.type === TYPE_SENDER_KEY) {
+      const skm = SenderKeyMessage.deserialize(unb64(env.content));
+      m.distribution_id = skm.distributionId();
+      m.chain_id = skm.chainId();
+    }
+    this.inbox.push(m);
   }
 
   ack(id) { this.ws.send(JSON.stringify({ type: 'ack', id })); }
 
   wake() { for (const w of this.waiters.splice(0)) w(); }
 
-  // take waits until n decrypted messages (or decryption errors) are in
-  // the inbox, then removes and returns them.
+  // take waits until n readable messages are in the inbox (or the
+  // timeout, or as many envelopes failed as are missing), then removes and
+  // returns them.
   async take(n, timeoutMs = 20000) {
     const deadline = Date.now() + timeoutMs;
-    while (this.inbox.length < n) {
+    while (this.inbox.length + this.errors.length < n) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       await new Promise((resolve) => { this.waiters.push(resolve); setTimeout(resolve, Math.min(left, 200)); });
@@ -363,7 +682,10 @@ class OfficialClient {
     return this.inbox.splice(0, n);
   }
 
-  close() { if (this.ws) this.ws.close(); }
+  // settle waits until the envelopes that arrived so far are handled.
+  async settle() { await this.queue; }
+
+  close() { if (this.ws) this.ws.close(); if (this.provisioningSocket) this.provisioningSocket.close(); }
 }
 
 module.exports = { OfficialClient, HttpError, TYPE_WHISPER, TYPE_PREKEY, TYPE_SENDER_KEY };
