@@ -343,11 +343,8 @@ func (n *Node) Serve(ctx context.Context) error {
 		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "https"
 	}
-	url := scheme + "://" + ln.Addr().String()
-	if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, AddrFile), []byte(url+"\n")); err != nil {
-		ln.Close()
-		return err
-	}
+	// The admin listener is up before the public address is written, so
+	// whoever waits for hushd.addr finds hushd.admin.addr too.
 	if n.cfg.AdminListen != "" {
 		stopAdmin, err := n.serveAdmin()
 		if err != nil {
@@ -355,6 +352,11 @@ func (n *Node) Serve(ctx context.Context) error {
 			return err
 		}
 		defer stopAdmin()
+	}
+	url := scheme + "://" + ln.Addr().String()
+	if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, AddrFile), []byte(url+"\n")); err != nil {
+		ln.Close()
+		return err
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
