@@ -196,6 +196,15 @@ class OfficialClient {
     this.holding = false; // keep envelopes undecrypted in held until release
     this.held = [];
     this.prepared = []; // encrypted sends not yet posted
+    this.lastTimestamp = 0; // the DataMessage timestamp of the last send
+  }
+
+  // nextTimestamp is the clock in Unix milliseconds, but at least one more
+  // than the last one: a device's DataMessage timestamps are unique and
+  // increasing (docs/protocol.md), as Signal clients keep them.
+  nextTimestamp() {
+    this.lastTimestamp = Math.max(Date.now(), this.lastTimestamp + 1);
+    return this.lastTimestamp;
   }
 
   async http(method, path, body, auth = true) {
@@ -436,7 +445,7 @@ class OfficialClient {
   }
 
   textContents(to, text, group) {
-    const timestamp = Date.now();
+    const timestamp = this.nextTimestamp();
     const data = { body: text, timestamp, group: group ? { id: group } : undefined };
     return {
       timestamp,
