@@ -361,11 +361,12 @@ func TestInteropLastResort(t *testing.T) {
 	})
 }
 
-// TestInteropSessionReset: one side re-registers with a new identity; the
-// other side's client reports the change, and messaging goes on. Each side
-// re-registers twice: once the other side sends first (and notices from
-// the new bundle), once the re-registered side does (the other notices on
-// receipt).
+// TestInteropSessionReset: one side registers its number again with a new
+// identity (without a registration lock: a new account); the other side,
+// writing to the number next, looks it up again, reports the identity
+// change, and messaging goes on both ways. Each side does so in turn; then
+// each registers again and writes first, and messaging goes on with the
+// new accounts.
 func TestInteropSessionReset(t *testing.T) {
 	interopStores(t, func(t *testing.T, e *interop) {
 		g := e.home("go")
@@ -373,52 +374,58 @@ func TestInteropSessionReset(t *testing.T) {
 		oAcct := e.officialRegister("o", 1, 20)
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "hello")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"hello"})
-		e.officialSend("o", goAcct, "hello back")
+		e.officialSend("o", interopNumber(0), "hello back")
 		e.goExpect(g, oAcct, 1, "", []string{"hello back"})
 		if c := e.identityChanges("o"); len(c) != 0 {
 			t.Fatalf("identity changes before any re-registration: %q", c)
 		}
 
-		// hush re-registers; the official client sends first.
+		// hush registers again; the official client writes to the number
+		// next and reports the new account's key as a change.
 		g = e.home("go-2")
-		if acct := e.goRegister(g, 0); acct != goAcct {
-			t.Fatalf("re-registration gave account %s, was %s", acct, goAcct)
+		old := goAcct
+		if goAcct = e.goRegister(g, 0); goAcct == old {
+			t.Fatalf("registering %s again without a registration lock kept account %s", interopNumber(0), old)
 		}
-		e.officialSend("o", goAcct, "to the new hush")
+		e.officialSend("o", interopNumber(0), "to the new hush")
 		if c := e.identityChanges("o"); !slices.Equal(c, []string{goAcct}) {
 			t.Fatalf("official identity changes %q, want [%s]", c, goAcct)
 		}
 		e.goExpect(g, oAcct, 1, "", []string{"to the new hush"})
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "from the new hush")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"from the new hush"})
+		if c := e.identityChanges("o"); len(c) != 0 {
+			t.Fatalf("official identity changes %q after the first, want none", c)
+		}
 
-		// The official client re-registers; hush sends first.
-		e.officialRegister("o", 1, 20)
+		// The official client registers again; hush writes to the number
+		// next and warns of the change.
+		old = oAcct
+		if oAcct = e.officialRegister("o", 1, 20); oAcct == old {
+			t.Fatalf("registering %s again without a registration lock kept account %s", interopNumber(1), old)
+		}
 		r := hush(t, e.h.URL, g, "send", interopNumber(1), "to the new official")
 		if r.Code != 0 || !identityWarning(r.Stderr) {
 			t.Fatalf("hush send after the official re-registered: exit %d, stderr %q (want an identity-change warning)", r.Code, r.Stderr)
 		}
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"to the new official"})
-		e.officialSend("o", goAcct, "from the new official")
-		e.goExpect(g, oAcct, 1, "", []string{"from the new official"})
+		e.officialSend("o", interopNumber(0), "from the new official")
+		if stderr := e.goExpect(g, oAcct, 1, "", []string{"from the new official"}); identityWarning(stderr) {
+			t.Fatalf("hush warned again on receipt: %q", stderr)
+		}
 
-		// hush re-registers and sends first.
+		// hush registers again and writes first.
 		g = e.home("go-3")
-		e.goRegister(g, 0)
+		goAcct = e.goRegister(g, 0)
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "first from hush 3")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"first from hush 3"})
-		if c := e.identityChanges("o"); !slices.Equal(c, []string{goAcct}) {
-			t.Fatalf("official identity changes on receipt %q, want [%s]", c, goAcct)
-		}
-		e.officialSend("o", goAcct, "reply to hush 3")
+		e.officialSend("o", interopNumber(0), "reply to hush 3")
 		e.goExpect(g, oAcct, 1, "", []string{"reply to hush 3"})
 
-		// The official client re-registers and sends first.
-		e.officialRegister("o", 1, 20)
-		e.officialSend("o", goAcct, "first from official 3")
-		if stderr := e.goExpect(g, oAcct, 1, "", []string{"first from official 3"}); !identityWarning(stderr) {
-			t.Fatalf("hush receive after the official re-registered: stderr %q, want an identity-change warning", stderr)
-		}
+		// The official client registers again and writes first.
+		oAcct = e.officialRegister("o", 1, 20)
+		e.officialSend("o", interopNumber(0), "first from official 3")
+		e.goExpect(g, oAcct, 1, "", []string{"first from official 3"})
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "reply to official 3")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"reply to official 3"})
 	})

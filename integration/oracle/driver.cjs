@@ -48,6 +48,7 @@ const commands = {
   async claim_keys(a) { return await get(a.who).claimKeys(a.account, a.max ?? 1000); },
   // bundles: what the bundles fetched so far held.
   async bundles(a) { return { bundles: get(a.who).bundles.splice(0) }; },
+  // send_text {to, text}: to is an account id or a number (looked up).
   async send_text(a) { return await get(a.who).sendText(a.to, a.text); },
   // prepare_texts {to, texts}, then send_prepared {order}.
   async prepare_texts(a) { return { n: await get(a.who).prepareTexts(a.to, a.texts) }; },

@@ -197,6 +197,7 @@ class OfficialClient {
     this.held = [];
     this.prepared = []; // encrypted sends not yet posted
     this.lastTimestamp = 0; // the DataMessage timestamp of the last send
+    this.contacts = new Map(); // number -> the account it was last looked up as
   }
 
   // nextTimestamp is the clock in Unix milliseconds, but at least one more
@@ -340,6 +341,22 @@ class OfficialClient {
 
   async lookup(number) { return (await this.http('GET', `/v1/directory/${encodeURIComponent(number)}`)).account_id; }
 
+  // resolve looks a number up (an account id stays as it is). A number
+  // registered again is a new account: the identity key trusted for its
+  // old account then stands for the new one, so that the new account's
+  // key shows as an identity change of the number's, as the official apps
+  // show a contact's safety number change.
+  async resolve(to) {
+    if (!to.startsWith('+')) return to;
+    const acct = await this.lookup(to);
+    const old = this.contacts.get(to);
+    if (old && old !== acct && !this.st.identities.has(acct) && this.st.identities.has(old)) {
+      this.st.identities.set(acct, this.st.identities.get(old));
+    }
+    this.contacts.set(to, acct);
+    return acct;
+  }
+
   // claimKeys fetches bundles of every device of an account until none has
   // a one-time prekey left (at most max times); it returns how many
   // bundles had one.
@@ -454,7 +471,9 @@ class OfficialClient {
     };
   }
 
+  // sendText sends text to an account, or to a number's account.
   async sendText(to, text) {
+    to = await this.resolve(to);
     const c = this.textContents(to, text);
     const res = await this.sendTo(to, c.plain, { sync: c.sync });
     return { ...res, timestamp: c.timestamp };
