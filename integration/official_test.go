@@ -249,8 +249,9 @@ func TestInteropOfficialOnly(t *testing.T) {
 	e.waitRemoved("c", grp.GroupID)
 	e.waitRemoved("b", grp.GroupID)
 	e.o.do(nil, "close", map[string]any{"who": "a"}) // so that b's message stays stored
-	e.o.do(nil, "group_send", map[string]any{"who": "b", "group": grp.GroupID, "text": "b after c left"})
-	e.removedCannotRead("c", grp.GroupID, b, before)
+	e.removedCannotRead("c", grp.GroupID, b, before, func() {
+		e.o.do(nil, "group_send", map[string]any{"who": "b", "group": grp.GroupID, "text": "b after c left"})
+	})
 
 	// Linking: c links a new official device; both get what b sends, and
 	// each gets a sync copy of what the other sends.
