@@ -361,11 +361,12 @@ func TestInteropLastResort(t *testing.T) {
 	})
 }
 
-// TestInteropSessionReset: one side re-registers with a new identity; the
-// other side's client reports the change, and messaging goes on. Each side
-// re-registers twice: once the other side sends first (and notices from
-// the new bundle), once the re-registered side does (the other notices on
-// receipt).
+// TestInteropSessionReset: one side registers its number again with a new
+// identity (without a registration lock: a new account); the other side,
+// writing to the number next, looks it up again, reports the identity
+// change, and messaging goes on both ways. Each side does so in turn; then
+// each registers again and writes first, and messaging goes on with the
+// new accounts.
 func TestInteropSessionReset(t *testing.T) {
 	interopStores(t, func(t *testing.T, e *interop) {
 		g := e.home("go")
@@ -373,52 +374,58 @@ func TestInteropSessionReset(t *testing.T) {
 		oAcct := e.officialRegister("o", 1, 20)
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "hello")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"hello"})
-		e.officialSend("o", goAcct, "hello back")
+		e.officialSend("o", interopNumber(0), "hello back")
 		e.goExpect(g, oAcct, 1, "", []string{"hello back"})
 		if c := e.identityChanges("o"); len(c) != 0 {
 			t.Fatalf("identity changes before any re-registration: %q", c)
 		}
 
-		// hush re-registers; the official client sends first.
+		// hush registers again; the official client writes to the number
+		// next and reports the new account's key as a change.
 		g = e.home("go-2")
-		if acct := e.goRegister(g, 0); acct != goAcct {
-			t.Fatalf("re-registration gave account %s, was %s", acct, goAcct)
+		old := goAcct
+		if goAcct = e.goRegister(g, 0); goAcct == old {
+			t.Fatalf("registering %s again without a registration lock kept account %s", interopNumber(0), old)
 		}
-		e.officialSend("o", goAcct, "to the new hush")
+		e.officialSend("o", interopNumber(0), "to the new hush")
 		if c := e.identityChanges("o"); !slices.Equal(c, []string{goAcct}) {
 			t.Fatalf("official identity changes %q, want [%s]", c, goAcct)
 		}
 		e.goExpect(g, oAcct, 1, "", []string{"to the new hush"})
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "from the new hush")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"from the new hush"})
+		if c := e.identityChanges("o"); len(c) != 0 {
+			t.Fatalf("official identity changes %q after the first, want none", c)
+		}
 
-		// The official client re-registers; hush sends first.
-		e.officialRegister("o", 1, 20)
+		// The official client registers again; hush writes to the number
+		// next and warns of the change.
+		old = oAcct
+		if oAcct = e.officialRegister("o", 1, 20); oAcct == old {
+			t.Fatalf("registering %s again without a registration lock kept account %s", interopNumber(1), old)
+		}
 		r := hush(t, e.h.URL, g, "send", interopNumber(1), "to the new official")
 		if r.Code != 0 || !identityWarning(r.Stderr) {
 			t.Fatalf("hush send after the official re-registered: exit %d, stderr %q (want an identity-change warning)", r.Code, r.Stderr)
 		}
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"to the new official"})
-		e.officialSend("o", goAcct, "from the new official")
-		e.goExpect(g, oAcct, 1, "", []string{"from the new official"})
+		e.officialSend("o", interopNumber(0), "from the new official")
+		if stderr := e.goExpect(g, oAcct, 1, "", []string{"from the new official"}); identityWarning(stderr) {
+			t.Fatalf("hush warned again on receipt: %q", stderr)
+		}
 
-		// hush re-registers and sends first.
+		// hush registers again and writes first.
 		g = e.home("go-3")
-		e.goRegister(g, 0)
+		goAcct = e.goRegister(g, 0)
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "first from hush 3")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"first from hush 3"})
-		if c := e.identityChanges("o"); !slices.Equal(c, []string{goAcct}) {
-			t.Fatalf("official identity changes on receipt %q, want [%s]", c, goAcct)
-		}
-		e.officialSend("o", goAcct, "reply to hush 3")
+		e.officialSend("o", interopNumber(0), "reply to hush 3")
 		e.goExpect(g, oAcct, 1, "", []string{"reply to hush 3"})
 
-		// The official client re-registers and sends first.
-		e.officialRegister("o", 1, 20)
-		e.officialSend("o", goAcct, "first from official 3")
-		if stderr := e.goExpect(g, oAcct, 1, "", []string{"first from official 3"}); !identityWarning(stderr) {
-			t.Fatalf("hush receive after the official re-registered: stderr %q, want an identity-change warning", stderr)
-		}
+		// The official client registers again and writes first.
+		oAcct = e.officialRegister("o", 1, 20)
+		e.officialSend("o", interopNumber(0), "first from official 3")
+		e.goExpect(g, oAcct, 1, "", []string{"first from official 3"})
 		mustHush(t, e.h.URL, g, "send", interopNumber(1), "reply to official 3")
 		e.officialExpect("o", "message", goAcct, 1, "", []string{"reply to official 3"})
 	})
@@ -490,16 +497,22 @@ type groupDecryptResult struct {
 	ChainID        uint32 `json:"chain_id"`
 }
 
-// removedCannotRead checks that the only stored ciphertext of group g is
-// one the official client who cannot decrypt, sent by from's device 1 under
-// another sender key than before (old, from the messages who got).
-func (e *interop) removedCannotRead(who, g, from string, old officialMessage) {
+// removedCannotRead runs send, which sends one message to group g from
+// from's device 1, and checks that the one ciphertext of g stored since
+// (the members' devices are offline) is one the official client who
+// cannot decrypt, sent under another sender key than before (old, from
+// the messages who got). Ciphertexts stored before send do not count:
+// one a device has not fetched yet may still be there.
+func (e *interop) removedCannotRead(who, g, from string, old officialMessage, send func()) {
 	e.t.Helper()
-	// Acks take effect shortly after they arrive: older payloads may
-	// linger a moment.
+	before := map[string]bool{}
+	for _, b := range e.groupPayloads(g) {
+		before[string(b)] = true
+	}
+	send()
 	var p [][]byte
-	waitFor(e.t, "one stored ciphertext of the group, the one just sent", func() bool {
-		p = e.groupPayloads(g)
+	waitFor(e.t, "one new stored ciphertext of the group, the one just sent", func() bool {
+		p = slices.DeleteFunc(e.groupPayloads(g), func(b []byte) bool { return before[string(b)] })
 		return len(p) == 1
 	})
 	var r groupDecryptResult
@@ -564,11 +577,13 @@ func TestInteropGroups(t *testing.T) {
 		// The official member is removed: both hush members rotate.
 		mustHush(t, e.h.URL, g1, "group", "remove", gid, interopNumber(2))
 		e.waitRemoved("o", gid)
-		mustHush(t, e.h.URL, g1, "send", "--group", gid, "g1 after o left")
-		e.removedCannotRead("o", gid, a1, before1)
+		e.removedCannotRead("o", gid, a1, before1, func() {
+			mustHush(t, e.h.URL, g1, "send", "--group", gid, "g1 after o left")
+		})
 		e.goGroupExpect(g2, gid, map[string]string{"g1 after o left": a1})
-		mustHush(t, e.h.URL, g2, "send", "--group", gid, "g2 after o left")
-		e.removedCannotRead("o", gid, a2, before2)
+		e.removedCannotRead("o", gid, a2, before2, func() {
+			mustHush(t, e.h.URL, g2, "send", "--group", gid, "g2 after o left")
+		})
 		e.goGroupExpect(g1, gid, map[string]string{"g2 after o left": a2})
 		e.officialNothing("o")
 

@@ -48,6 +48,7 @@ const commands = {
   async claim_keys(a) { return await get(a.who).claimKeys(a.account, a.max ?? 1000); },
   // bundles: what the bundles fetched so far held.
   async bundles(a) { return { bundles: get(a.who).bundles.splice(0) }; },
+  // send_text {to, text}: to is an account id or a number (looked up).
   async send_text(a) { return await get(a.who).sendText(a.to, a.text); },
   // prepare_texts {to, texts}, then send_prepared {order}.
   async prepare_texts(a) { return { n: await get(a.who).prepareTexts(a.to, a.texts) }; },
@@ -74,6 +75,8 @@ const commands = {
   async sender_keys(a) { const c = get(a.who); await c.settle(); return { sender_keys: c.senderKeys.splice(0) }; },
   async group_changes(a) { const c = get(a.who); await c.settle(); return { changes: c.groupChanges.splice(0) }; },
   async receipts(a) { const c = get(a.who); await c.settle(); return { receipts: c.receipts.splice(0) }; },
+  // decryption_errors: what other devices reported they could not decrypt.
+  async decryption_errors(a) { const c = get(a.who); await c.settle(); return { decryption_errors: c.decryptionErrors.splice(0) }; },
   async identity_changes(a) { return { changes: get(a.who).st.identityChanges.splice(0) }; },
   async info(a) { const c = get(a.who); return { account_id: c.accountId, device_id: c.deviceId }; },
   async close(a) { get(a.who).close(); clients.delete(a.who); return {}; },

@@ -21,13 +21,14 @@ const {
   PreKeyRecord, SignedPreKeyRecord, KyberPreKeyRecord, PreKeyBundle,
   ProtocolAddress, SessionRecord, SenderKeyRecord, CiphertextMessageType,
   PreKeySignalMessage, SignalMessage, SenderKeyDistributionMessage, SenderKeyMessage,
-  IdentityChange,
+  IdentityChange, PlaintextContent, DecryptionErrorMessage,
 } = SignalClient;
 
 // Official ciphertext types as they travel in envelopes.
 const TYPE_WHISPER = CiphertextMessageType.Whisper; // 2
 const TYPE_PREKEY = CiphertextMessageType.PreKey; // 3
 const TYPE_SENDER_KEY = CiphertextMessageType.SenderKey; // 7
+const TYPE_PLAINTEXT = CiphertextMessageType.Plaintext; // 8
 
 class Stores {
   constructor(identity, registrationId) {
@@ -196,6 +197,18 @@ class OfficialClient {
     this.holding = false; // keep envelopes undecrypted in held until release
     this.held = [];
     this.prepared = []; // encrypted sends not yet posted
+    this.lastTimestamp = 0; // the DataMessage timestamp of the last send
+    this.contacts = new Map(); // number -> the account it was last looked up as
+    this.sent = new Map(); // server_timestamp of a send -> how to send it again
+    this.decryptionErrors = []; // decryption errors other devices reported of our messages
+  }
+
+  // nextTimestamp is the clock in Unix milliseconds, but at least one more
+  // than the last one: a device's DataMessage timestamps are unique and
+  // increasing (docs/protocol.md), as Signal clients keep them.
+  nextTimestamp() {
+    this.lastTimestamp = Math.max(Date.now(), this.lastTimestamp + 1);
+    return this.lastTimestamp;
   }
 
   async http(method, path, body, auth = true) {
@@ -331,6 +344,22 @@ class OfficialClient {
 
   async lookup(number) { return (await this.http('GET', `/v1/directory/${encodeURIComponent(number)}`)).account_id; }
 
+  // resolve looks a number up (an account id stays as it is). A number
+  // registered again is a new account: the identity key trusted for its
+  // old account then stands for the new one, so that the new account's
+  // key shows as an identity change of the number's, as the official apps
+  // show a contact's safety number change.
+  async resolve(to) {
+    if (!to.startsWith('+')) return to;
+    const acct = await this.lookup(to);
+    const old = this.contacts.get(to);
+    if (old && old !== acct && !this.st.identities.has(acct) && this.st.identities.has(old)) {
+      this.st.identities.set(acct, this.st.identities.get(old));
+    }
+    this.contacts.set(to, acct);
+    return acct;
+  }
+
   // claimKeys fetches bundles of every device of an account until none has
   // a one-time prekey left (at most max times); it returns how many
   // bundles had one.
@@ -370,7 +399,12 @@ class OfficialClient {
 
   knownDevices(accountId) { return this.devices.get(accountId) || []; }
 
-  hasSession(accountId, deviceId) { return this.st.sessions.has(`${accountId}.${deviceId}`); }
+  // hasSession: a session with the device that can encrypt (not only
+  // archived states).
+  hasSession(accountId, deviceId) {
+    const b = this.st.sessions.get(`${accountId}.${deviceId}`);
+    return !!b && SessionRecord.deserialize(b).hasCurrentState();
+  }
 
   // encryptFor encrypts plaintext for one device, starting a session first
   // when there is none.
@@ -436,7 +470,7 @@ class OfficialClient {
   }
 
   textContents(to, text, group) {
-    const timestamp = Date.now();
+    const timestamp = this.nextTimestamp();
     const data = { body: text, timestamp, group: group ? { id: group } : undefined };
     return {
       timestamp,
@@ -445,9 +479,12 @@ class OfficialClient {
     };
   }
 
+  // sendText sends text to an account, or to a number's account.
   async sendText(to, text) {
+    to = await this.resolve(to);
     const c = this.textContents(to, text);
     const res = await this.sendTo(to, c.plain, { sync: c.sync });
+    this.remember(res, () => this.sendTo(to, c.plain, { sync: c.sync }));
     return { ...res, timestamp: c.timestamp };
   }
 
@@ -458,14 +495,17 @@ class OfficialClient {
     if (!this.knownDevices(to).length) throw new Error(`no known devices of ${to}: send one message first`);
     for (const text of texts) {
       const c = this.textContents(to, text);
-      this.prepared.push(await this.encryptSend(to, c.plain, c.sync, true));
+      this.prepared.push({ to, c, body: await this.encryptSend(to, c.plain, c.sync, true) });
     }
     return this.prepared.length;
   }
 
   async sendPrepared(order) {
     const batch = this.prepared.splice(0);
-    for (const i of order) await this.http('POST', '/v1/messages', batch[i]);
+    for (const i of order) {
+      const { to, c, body } = batch[i];
+      this.remember(await this.http('POST', '/v1/messages', body), () => this.sendTo(to, c.plain, { sync: c.sync }));
+    }
     return order.length;
   }
 
@@ -500,9 +540,20 @@ class OfficialClient {
     }
   }
 
+  // remember keeps how to send a message again, by the server timestamp
+  // of its send, for a device that reports it could not decrypt it.
+  remember(res, resend) { if (res && res.server_timestamp) this.sent.set(res.server_timestamp, { resend, done: false }); }
+
   // sendGroupText sends text to the group as one sender-key ciphertext,
   // with a fresh sender key after someone left or was removed.
   async sendGroupText(groupId, text) {
+    const c = this.textContents('', text, groupId);
+    const res = await this.sendGroupContents(groupId, c);
+    this.remember(res, () => this.sendGroupContents(groupId, c));
+    return res;
+  }
+
+  async sendGroupContents(groupId, c) {
     const g = this.groupState(groupId);
     if (!g.distributionId || g.rotate) {
       g.distributionId = crypto.randomUUID();
@@ -511,7 +562,6 @@ class OfficialClient {
     }
     const group = await this.http('GET', `/v1/groups/${groupId}`);
     const members = group.members.map((m) => m.account_id).filter((a) => a !== this.accountId);
-    const c = this.textContents('', text, groupId);
     for (let attempt = 0; attempt < 5; attempt++) {
       await this.distributeSenderKey(g, members);
       const ct = await SignalClient.groupEncrypt(this.address(), g.distributionId, this.stores.senderKey, c.plain);
@@ -619,10 +669,45 @@ class OfficialClient {
     }
   }
 
+  // onDecryptionError handles a PlaintextContent with a
+  // DecryptionErrorMessage as the official apps do (docs/protocol.md,
+  // "Decryption errors"): when it names this device, archive the session
+  // it names (a 1:1 message on the current ratchet key) or hand the
+  // sender key out again (a sender-key message), then send the message
+  // again once if it is still kept.
+  async onDecryptionError(env, from) {
+    const dem = DecryptionErrorMessage.extractFromSerializedBody(PlaintextContent.deserialize(unb64(env.content)).body());
+    if (dem.deviceId() !== this.deviceId) return;
+    const rk = dem.ratchetKey();
+    let archived = false;
+    if (rk) {
+      const rec = await this.stores.session.getSession(from);
+      if (rec && rec.currentRatchetKeyMatches(rk)) {
+        rec.archiveCurrentState();
+        await this.stores.session.saveSession(from, rec);
+        archived = true;
+      }
+    } else {
+      for (const g of this.groups.values()) g.sentTo.delete(addrKey(from));
+    }
+    const s = this.sent.get(dem.timestamp());
+    const resent = !!s && !s.done;
+    if (resent) {
+      s.done = true;
+      await s.resend();
+    }
+    this.decryptionErrors.push({ id: env.id, from: addrKey(from), timestamp: dem.timestamp(), archived, resent });
+  }
+
   // open decrypts an envelope and files what it holds.
   async open(env) {
     const from = ProtocolAddress.new(env.source_account, env.source_device);
     try {
+      if (env.type === TYPE_PLAINTEXT) {
+        await this.onDecryptionError(env, from);
+        this.wake();
+        return;
+      }
       const c = content.decode(await this.decrypt(env, from));
       await this.file(env, c);
     } catch (err) {
