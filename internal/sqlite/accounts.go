@@ -338,11 +338,16 @@ func redactRequests(ctx context.Context, tx *sql.Tx, redact func(string) string)
 	return int64(len(changes)), nil
 }
 
-// Purge implements gdpr.AccountStore: a TRUNCATE checkpoint copies the
-// write-ahead log into the database file (whose freed space secure_delete
-// has zeroed) and cuts the log to nothing. It waits for readers of older
-// snapshots (the writer's busy timeout), a few times over.
+// Purge implements gdpr.AccountStore: scrub zeroes the unused space of
+// every b-tree page (where rebalancing left copies of cells that
+// secure_delete never sees: scrub.go), then a TRUNCATE checkpoint copies
+// the write-ahead log into the database file and cuts the log to nothing.
+// It waits for readers of older snapshots (the writer's busy timeout), a
+// few times over.
 func (s *Store) Purge(ctx context.Context) error {
+	if _, err := s.scrub(ctx); err != nil {
+		return err
+	}
 	for try := 0; ; try++ {
 		var busy, frames, done int
 		if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {

@@ -62,8 +62,9 @@ const walSizeLimit = 4 << 20
 // Open opens (creating if needed) the database file at path and migrates
 // it. Deleted content does not linger in the file: secure_delete zeroes
 // it where it was (the cost on the relay's inserts and acks is within
-// noise: docs/privacy.md), and the write-ahead log is bounded by
-// walSizeLimit and emptied by Purge after erasures.
+// noise: docs/privacy.md), Purge zeroes the copies rebalancing left
+// behind (scrub.go), and the write-ahead log is bounded by walSizeLimit
+// and emptied by Purge after erasures.
 func Open(ctx context.Context, path string) (*Store, error) {
 	dsn := func(extra ...string) string {
 		q := url.Values{}
